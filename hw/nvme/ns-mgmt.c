@@ -1,0 +1,492 @@
+/*
+ * QEMU NVM Express: Namespace Management
+ *
+ * Copyright (c) 2026 The qemu-nvme-ns authors
+ *
+ * This code is licensed under the GNU GPL v2 or later.
+ *
+ * The Namespace Management command (create, delete) for the namespaces of
+ * an NVM subsystem's namespace store, run-time realize and unrealize of
+ * their nvme-ns devices, their attachments, and the capacity fields of
+ * Identify Controller.  Files are the store's business (ns-store.c).
+ *
+ * Every change the host is told of is in the store before the command
+ * completes: create writes image and record before realizing the device,
+ * delete removes the record before the device goes, attachment and format
+ * changes rewrite the record.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qobject/qdict.h"
+#include "hw/qdev-properties.h"
+#include "block/block-global-state.h"
+
+#include "nvme.h"
+#include "trace.h"
+
+/* Bytes a namespace of NSZE blocks in LBA format LBAF takes. */
+static bool ns_bytes(uint8_t lbaf, uint64_t nsze, uint64_t *bytes)
+{
+    const NvmeLBAF *f = &nvme_lbaf_defaults[lbaf];
+
+    return !__builtin_mul_overflow(nsze, (1ULL << f->ds) + f->ms, bytes) &&
+           *bytes <= INT64_MAX;
+}
+
+static bool same_dir(const char *a, const char *b)
+{
+    g_autofree char *ra = realpath(a, NULL);
+    g_autofree char *rb = realpath(b, NULL);
+
+    return ra && rb && !strcmp(ra, rb);
+}
+
+/* Check what ns-store.c cannot: that a record describes a namespace. */
+static bool record_check(NvmeNsStore *st, NvmeNsRecord *rec, Error **errp)
+{
+    g_autofree char *path = g_build_filename(nvme_ns_store_dir(st),
+                                             rec->record, NULL);
+    uint64_t bytes;
+
+    if (rec->csi != NVME_CSI_NVM) {
+        error_setg(errp, "%s: key 'csi' is %u, an I/O command set this "
+                   "controller cannot create", path, rec->csi);
+        return false;
+    }
+    if (rec->lbaf >= NVME_NS_DEFAULT_NLBAF) {
+        error_setg(errp, "%s: key 'lbaf' is %u, not one of the %d LBA "
+                   "formats", path, rec->lbaf, NVME_NS_DEFAULT_NLBAF);
+        return false;
+    }
+    if (rec->pi && nvme_lbaf_defaults[rec->lbaf].ms < 8) {
+        error_setg(errp, "%s: key 'pi' needs an LBA format with metadata",
+                   path);
+        return false;
+    }
+    if (!ns_bytes(rec->lbaf, rec->nsze, &bytes) || bytes > rec->size ||
+        rec->size - bytes >= (1ULL << nvme_lbaf_defaults[rec->lbaf].ds) +
+                             nvme_lbaf_defaults[rec->lbaf].ms) {
+        error_setg(errp, "%s: key 'nsze' (%" PRIu64 ") does not fit key "
+                   "'size' (%" PRIu64 ") in LBA format %u", path, rec->nsze,
+                   rec->size, rec->lbaf);
+        return false;
+    }
+    return true;
+}
+
+/* Realize the nvme-ns device of REC on controller N's bus. */
+static NvmeNamespace *ns_realize(NvmeCtrl *n, NvmeNsRecord *rec,
+                                 Error **errp)
+{
+    NvmeNsStore *st = n->subsys->store;
+    const NvmeLBAF *f = &nvme_lbaf_defaults[rec->lbaf];
+    g_autofree char *path = nvme_ns_store_image_path(st, rec);
+    g_autofree char *uuid = qemu_uuid_unparse_strdup(&rec->uuid);
+    QDict *opts = qdict_new();
+    BlockDriverState *bs;
+    DeviceState *dev;
+    Object *obj;
+
+    /* raw, never probed: the guest writes whatever it likes into it */
+    qdict_put_str(opts, "driver", "raw");
+    bs = bdrv_open(path, NULL, opts, BDRV_O_RDWR, errp);
+    if (!bs) {
+        return NULL;
+    }
+
+    dev = qdev_new(TYPE_NVME_NS);
+    obj = OBJECT(dev);
+    if (!object_property_set_str(obj, "drive", bdrv_get_node_name(bs),
+                                 errp) ||
+        !object_property_set_str(obj, "uuid", uuid, errp) ||
+        !object_property_set_str(obj, "write-cache", "on", errp)) {
+        goto fail;
+    }
+    qdev_prop_set_uint32(dev, "nsid", rec->nsid);
+    qdev_prop_set_bit(dev, "detached", true);
+    qdev_prop_set_bit(dev, "shared", rec->shared);
+    qdev_prop_set_uint32(dev, "logical_block_size", 1 << f->ds);
+    qdev_prop_set_uint32(dev, "physical_block_size", 1 << f->ds);
+    qdev_prop_set_uint16(dev, "ms", f->ms);
+    qdev_prop_set_uint8(dev, "mset", rec->mset);
+    qdev_prop_set_uint8(dev, "pi", rec->pi);
+    qdev_prop_set_uint8(dev, "pil", rec->pil);
+
+    if (!qdev_realize(dev, &n->bus.parent_bus, errp)) {
+        goto fail;
+    }
+    object_unref(obj);
+    bdrv_unref(bs);
+
+    NVME_NS(dev)->store_rec = rec;
+    return NVME_NS(dev);
+
+fail:
+    object_unref(obj);
+    bdrv_unref(bs);
+    return NULL;
+}
+
+/* Attach the store's namespaces that its records attach to N. */
+static void attach_stored(NvmeCtrl *n)
+{
+    NvmeNsStore *st = n->subsys->store;
+    NvmeNsRecord *rec;
+    NvmeNamespace *ns;
+
+    for (rec = nvme_ns_store_next(st, 0); rec;
+         rec = nvme_ns_store_next(st, rec->nsid)) {
+        ns = nvme_subsys_ns(n->subsys, rec->nsid);
+        if (ns && test_bit(n->cntlid, rec->attached) &&
+            !nvme_ns(n, rec->nsid)) {
+            trace_pci_nvme_ns_mgmt_attach_stored(n->cntlid, rec->nsid);
+            nvme_attach_ns(n, ns);
+        }
+    }
+}
+
+static bool load_store(NvmeCtrl *n, const char *path, uint64_t tnvmcap,
+                       bool purge, Error **errp)
+{
+    NvmeSubsystem *subsys = n->subsys;
+    NvmeNsRecord *rec;
+    NvmeNsStore *st;
+    Error *local_err = NULL;
+
+    st = nvme_ns_store_open(path, tnvmcap, purge, errp);
+    if (!st) {
+        return false;
+    }
+    subsys->store = st;
+
+    for (rec = nvme_ns_store_next(st, 0); rec;
+         rec = nvme_ns_store_next(st, rec->nsid)) {
+        g_autofree char *file = g_build_filename(path, rec->record, NULL);
+
+        if (!record_check(st, rec, errp)) {
+            goto fail;
+        }
+        if (nvme_subsys_ns(subsys, rec->nsid)) {
+            error_setg(errp, "%s: NSID %u is already used by an nvme-ns "
+                       "device on the command line", file, rec->nsid);
+            goto fail;
+        }
+        trace_pci_nvme_ns_mgmt_load(rec->nsid, rec->record);
+        if (!ns_realize(n, rec, &local_err)) {
+            error_propagate_prepend(errp, local_err, "%s: ", file);
+            goto fail;
+        }
+    }
+
+    /* controllers of the subsystem realized before this one */
+    for (int i = 0; i < NVME_MAX_CONTROLLERS; i++) {
+        NvmeCtrl *ctrl = nvme_subsys_ctrl(subsys, i);
+
+        if (ctrl && ctrl != n) {
+            attach_stored(ctrl);
+        }
+    }
+    return true;
+
+fail:
+    /* QEMU does not start: the devices go with it, the files stay */
+    return false;
+}
+
+bool nvme_ns_mgmt_realize(NvmeCtrl *n, Error **errp)
+{
+    NvmeSubsystem *subsys = n->subsys;
+    const char *spath = subsys->params.auto_ns_path;
+    const char *cpath = n->params.auto_ns_path;
+
+    if (subsys->store) {
+        if (cpath && !same_dir(cpath, nvme_ns_store_dir(subsys->store))) {
+            error_setg(errp, "auto-ns-path=%s differs from the store %s of "
+                       "its subsystem", cpath,
+                       nvme_ns_store_dir(subsys->store));
+            return false;
+        }
+    } else if (spath) {
+        if (cpath && !same_dir(cpath, spath)) {
+            error_setg(errp, "auto-ns-path=%s differs from auto-ns-path=%s "
+                       "of its subsystem", cpath, spath);
+            return false;
+        }
+        if (!load_store(n, spath, subsys->params.auto_ns_tnvmcap,
+                        subsys->params.auto_ns_purge, errp)) {
+            return false;
+        }
+    } else if (cpath) {
+        if (!load_store(n, cpath, n->params.auto_ns_tnvmcap,
+                        n->params.auto_ns_purge, errp)) {
+            return false;
+        }
+    } else {
+        return true;
+    }
+
+    attach_stored(n);
+    return true;
+}
+
+void nvme_ns_mgmt_id_ctrl(NvmeCtrl *n)
+{
+    NvmeNsStore *st = n->subsys->store;
+    uint64_t tnvmcap = st ? nvme_ns_store_tnvmcap(st) : 0;
+    uint64_t unvmcap = st ? tnvmcap - nvme_ns_store_allocated(st) : 0;
+
+    /* 128-bit little-endian fields; QEMU's pool fits the low half */
+    stq_le_p(&n->id_ctrl.tnvmcap[0], tnvmcap);
+    stq_le_p(&n->id_ctrl.tnvmcap[8], 0);
+    stq_le_p(&n->id_ctrl.unvmcap[0], unvmcap);
+    stq_le_p(&n->id_ctrl.unvmcap[8], 0);
+}
+
+static uint16_t ns_mgmt_err(uint32_t nsid, uint16_t status, const char *why)
+{
+    trace_pci_nvme_err_ns_mgmt(nsid, status, why);
+    return status;
+}
+
+/* Check the host-specified fields of a create; fill TMPL from them. */
+static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
+                             NvmeNsRecord *tmpl)
+{
+    uint64_t nsze = le64_to_cpu(id->nsze);
+    uint64_t ncap = le64_to_cpu(id->ncap);
+    /* FLBAS bits 3:0 and 6:5 select the format */
+    uint8_t lbaf = NVME_ID_NS_FLBAS_INDEX(id->flbas) |
+                   ((id->flbas >> 5) & 0x3) << 4;
+    uint8_t pi = id->dps & NVME_ID_NS_DPS_TYPE_MASK;
+    uint16_t endgid = le16_to_cpu(id->endgid);
+    uint64_t bytes;
+    uint32_t nsid;
+
+    if (!nsze || ncap > nsze) {
+        return ns_mgmt_err(0, NVME_INVALID_FIELD | NVME_DNR, "nsze/ncap");
+    }
+    if (ncap < nsze) {
+        return ns_mgmt_err(0, NVME_THIN_PROVISIONING_NOT_SUPPORTED |
+                           NVME_DNR, "ncap < nsze");
+    }
+    if (lbaf >= NVME_NS_DEFAULT_NLBAF) {
+        return ns_mgmt_err(0, NVME_INVALID_FORMAT | NVME_DNR, "flbas");
+    }
+    if ((id->dps & ~(NVME_ID_NS_DPS_TYPE_MASK | NVME_ID_NS_DPS_FIRST_EIGHT)) ||
+        pi > NVME_ID_NS_DPS_TYPE_3 ||
+        (id->dps && !nvme_lbaf_defaults[lbaf].ms)) {
+        return ns_mgmt_err(0, NVME_INVALID_FIELD | NVME_DNR, "dps");
+    }
+    if (id->nmic & ~NVME_ID_NS_IND_NMIC_SHRNS) {
+        return ns_mgmt_err(0, NVME_INVALID_FIELD | NVME_DNR, "nmic");
+    }
+    if (endgid > 1) {
+        return ns_mgmt_err(0, NVME_INVALID_FIELD | NVME_DNR, "endgid");
+    }
+
+    if (!subsys->store || !ns_bytes(lbaf, ncap, &bytes) ||
+        bytes > nvme_ns_store_tnvmcap(subsys->store) -
+                nvme_ns_store_allocated(subsys->store)) {
+        return ns_mgmt_err(0, NVME_NS_INSUFFICIENT_CAPACITY | NVME_DNR,
+                           "capacity");
+    }
+
+    for (nsid = 1; nsid <= NVME_MAX_NAMESPACES; nsid++) {
+        if (!nvme_subsys_ns(subsys, nsid)) {
+            break;
+        }
+    }
+    if (nsid > NVME_MAX_NAMESPACES) {
+        return ns_mgmt_err(0, NVME_NS_ID_UNAVAILABLE | NVME_DNR, "nsid");
+    }
+
+    *tmpl = (NvmeNsRecord) {
+        .nsid = nsid,
+        .csi = NVME_CSI_NVM,
+        .lbaf = lbaf,
+        .mset = NVME_ID_NS_FLBAS_EXTENDED(id->flbas),
+        .pi = pi,
+        .pil = !!(id->dps & NVME_ID_NS_DPS_FIRST_EIGHT),
+        .shared = id->nmic & NVME_ID_NS_IND_NMIC_SHRNS,
+        .nsze = nsze,
+        .size = bytes,
+    };
+    return NVME_SUCCESS;
+}
+
+static uint16_t ns_mgmt_create(NvmeCtrl *n, NvmeRequest *req)
+{
+    NvmeSubsystem *subsys = n->subsys;
+    uint8_t csi = le32_to_cpu(req->cmd.cdw11) >> 24;
+    NvmeIdNs id;
+    NvmeNsRecord tmpl, *rec;
+    Error *err = NULL;
+    uint16_t status;
+
+    if (csi != NVME_CSI_NVM) {
+        return ns_mgmt_err(0, NVME_IOCS_NOT_SUPPORTED | NVME_DNR, "csi");
+    }
+
+    status = nvme_h2c(n, &id, sizeof(id), req);
+    if (status) {
+        return status;
+    }
+
+    status = create_check(subsys, &id, &tmpl);
+    if (status) {
+        return status;
+    }
+    trace_pci_nvme_ns_mgmt_create(tmpl.nsid, tmpl.nsze, id.flbas, id.dps,
+                                  id.nmic);
+
+    rec = nvme_ns_store_create(subsys->store, &tmpl, &err);
+    if (!rec) {
+        error_report_err(err);
+        return ns_mgmt_err(tmpl.nsid, NVME_INTERNAL_DEV_ERROR, "store");
+    }
+
+    if (!ns_realize(n, rec, &err)) {
+        error_report_err(err);
+        if (nvme_ns_store_delete(subsys->store, tmpl.nsid, &err) < 0) {
+            error_report_err(err);
+        }
+        return ns_mgmt_err(tmpl.nsid, NVME_INTERNAL_DEV_ERROR, "realize");
+    }
+
+    req->cqe.result = cpu_to_le32(tmpl.nsid);
+    return NVME_SUCCESS;
+}
+
+/* Delete a namespace of the store: record first, then the device. */
+static uint16_t delete_one(NvmeSubsystem *subsys, NvmeNamespace *ns)
+{
+    uint32_t nsid = ns->params.nsid;
+    Error *err = NULL;
+
+    trace_pci_nvme_ns_mgmt_delete(nsid);
+
+    if (nvme_ns_store_delete(subsys->store, nsid, &err) < 0) {
+        error_report_err(err);
+        return ns_mgmt_err(nsid, NVME_INTERNAL_DEV_ERROR, "store");
+    }
+    ns->store_rec = NULL;
+
+    for (int i = 0; i < NVME_MAX_CONTROLLERS; i++) {
+        NvmeCtrl *ctrl = nvme_subsys_ctrl(subsys, i);
+
+        if (ctrl && nvme_ns(ctrl, nsid)) {
+            nvme_ns_attach_notify(ctrl, ns, false);
+        }
+    }
+    subsys->namespaces[nsid] = NULL;
+    object_unparent(OBJECT(ns));
+    return NVME_SUCCESS;
+}
+
+static uint16_t ns_mgmt_delete(NvmeCtrl *n, NvmeRequest *req)
+{
+    NvmeSubsystem *subsys = n->subsys;
+    uint32_t nsid = le32_to_cpu(req->cmd.nsid);
+    NvmeNamespace *ns;
+    uint16_t status;
+
+    if (nsid == NVME_NSID_BROADCAST) {
+        for (nsid = 1; nsid <= NVME_MAX_NAMESPACES; nsid++) {
+            ns = nvme_subsys_ns(subsys, nsid);
+            if (ns && ns->store_rec) {
+                status = delete_one(subsys, ns);
+                if (status) {
+                    return status;
+                }
+            }
+        }
+        return NVME_SUCCESS;
+    }
+
+    ns = nvme_subsys_ns(subsys, nsid);
+    if (!ns) {
+        return ns_mgmt_err(nsid, NVME_INVALID_NSID | NVME_DNR, "no such ns");
+    }
+    if (!ns->store_rec) {
+        return ns_mgmt_err(nsid, NVME_INVALID_FIELD | NVME_DNR,
+                           "ns is not in the store");
+    }
+    return delete_one(subsys, ns);
+}
+
+uint16_t nvme_ns_mgmt(NvmeCtrl *n, NvmeRequest *req)
+{
+    uint32_t dw10 = le32_to_cpu(req->cmd.cdw10);
+    uint8_t sel = dw10 & 0xf;
+
+    trace_pci_nvme_ns_mgmt(nvme_cid(req), sel,
+                           le32_to_cpu(req->cmd.cdw11) >> 24,
+                           le32_to_cpu(req->cmd.nsid));
+
+    switch (sel) {
+    case NVME_NS_MANAGEMENT_CREATE:
+        return ns_mgmt_create(n, req);
+    case NVME_NS_MANAGEMENT_DELETE:
+        return ns_mgmt_delete(n, req);
+    default:
+        return ns_mgmt_err(0, NVME_INVALID_FIELD | NVME_DNR, "sel");
+    }
+}
+
+uint16_t nvme_ns_mgmt_attachment(NvmeNamespace *ns, bool attach,
+                                 const uint16_t *cntlids, int nr)
+{
+    NvmeNsRecord *rec = ns->store_rec;
+    unsigned long old[BITS_TO_LONGS(NVME_NS_STORE_MAX_CTRLS)];
+    Error *err = NULL;
+
+    if (!rec) {
+        return NVME_SUCCESS;
+    }
+
+    trace_pci_nvme_ns_mgmt_attachment(rec->nsid, attach, nr);
+    bitmap_copy(old, rec->attached, NVME_NS_STORE_MAX_CTRLS);
+    for (int i = 0; i < nr; i++) {
+        uint16_t c = le16_to_cpu(cntlids[i]);
+
+        if (attach) {
+            set_bit(c, rec->attached);
+        } else {
+            clear_bit(c, rec->attached);
+        }
+    }
+    if (nvme_ns_store_update(ns->subsys->store, rec, &err) < 0) {
+        error_report_err(err);
+        bitmap_copy(rec->attached, old, NVME_NS_STORE_MAX_CTRLS);
+        return ns_mgmt_err(rec->nsid, NVME_INTERNAL_DEV_ERROR, "store");
+    }
+    return NVME_SUCCESS;
+}
+
+uint16_t nvme_ns_mgmt_format_done(NvmeNamespace *ns)
+{
+    NvmeNsRecord *rec = ns->store_rec;
+    NvmeNsRecord old;
+    Error *err = NULL;
+
+    if (!rec) {
+        return NVME_SUCCESS;
+    }
+
+    old = *rec;
+    rec->lbaf = NVME_ID_NS_FLBAS_INDEX(ns->id_ns.flbas);
+    rec->mset = NVME_ID_NS_FLBAS_EXTENDED(ns->id_ns.flbas);
+    rec->pi = ns->id_ns.dps & NVME_ID_NS_DPS_TYPE_MASK;
+    rec->pil = !!(ns->id_ns.dps & NVME_ID_NS_DPS_FIRST_EIGHT);
+    rec->nsze = le64_to_cpu(ns->id_ns.nsze);
+    trace_pci_nvme_ns_mgmt_format(rec->nsid, rec->lbaf);
+
+    if (nvme_ns_store_update(ns->subsys->store, rec, &err) < 0) {
+        error_report_err(err);
+        *rec = old;
+        return ns_mgmt_err(rec->nsid, NVME_INTERNAL_DEV_ERROR, "store");
+    }
+    return NVME_SUCCESS;
+}

@@ -1,0 +1,789 @@
+/*
+ * QEMU NVM Express: persistent namespace store
+ *
+ * Copyright (c) 2026 The qemu-nvme-ns authors
+ *
+ * This code is licensed under the GNU GPL v2 or later.
+ *
+ * Layout of a store directory:
+ *
+ *   store.json           {"schema": 1, "tnvmcap": BYTES}
+ *   store.lock           held (OFD lock) while a QEMU process uses the store
+ *   ns-UUID.json         one record per namespace (see record_to_qdict)
+ *   ns-UUID.img          its raw image, sparse
+ *   deleted-ns-UUID-T.img  images kept aside by delete with purge off
+ *
+ * Every file this code reads is untrusted: each error names the file and
+ * the key or the problem, and nothing is repaired or removed behind the
+ * user's back (but for our own temporary files, which a crash may leave).
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/cutils.h"
+#include "qobject/qbool.h"
+#include "qobject/qdict.h"
+#include "qobject/qjson.h"
+#include "qobject/qlist.h"
+#include "qobject/qnum.h"
+#include "qobject/qstring.h"
+#include "block/block-global-state.h"
+#include "system/block-backend.h"
+
+#include "ns-store.h"
+#include "trace.h"
+
+#define STORE_RECORD "store.json"
+#define STORE_LOCK   "store.lock"
+#define TMP_SUFFIX   ".tmp"
+
+struct NvmeNsStore {
+    char *dir;
+    int dirfd;
+    int lockfd;
+    bool purge;
+    uint64_t tnvmcap;
+    uint64_t allocated;
+    NvmeNsRecord *ns[NVME_NS_STORE_MAX_NSID + 1];
+};
+
+static char *store_path(NvmeNsStore *s, const char *name)
+{
+    return g_build_filename(s->dir, name, NULL);
+}
+
+static int store_sync_dir(NvmeNsStore *s, Error **errp)
+{
+    if (fsync(s->dirfd) < 0) {
+        error_setg_errno(errp, errno, "%s: cannot sync the directory", s->dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Replace NAME by CONTENTS atomically and durably. */
+static int store_write_file(NvmeNsStore *s, const char *name,
+                            const GString *contents, Error **errp)
+{
+    g_autofree char *path = store_path(s, name);
+    g_autofree char *tmp = g_strconcat(path, TMP_SUFFIX, NULL);
+    int fd;
+
+    fd = qemu_create(tmp, O_WRONLY | O_TRUNC | O_CLOEXEC, 0600, errp);
+    if (fd < 0) {
+        return -1;
+    }
+    if (qemu_write_full(fd, contents->str, contents->len) != contents->len) {
+        error_setg_errno(errp, errno, "%s: write failed", tmp);
+        goto fail;
+    }
+    if (qemu_fdatasync(fd) < 0) {
+        error_setg_errno(errp, errno, "%s: sync failed", tmp);
+        goto fail;
+    }
+    if (close(fd) < 0) {
+        fd = -1;
+        error_setg_errno(errp, errno, "%s: close failed", tmp);
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0) {
+        error_setg_errno(errp, errno, "%s: cannot rename to %s", tmp, name);
+        goto fail;
+    }
+    return store_sync_dir(s, errp);
+
+fail:
+    if (fd >= 0) {
+        close(fd);
+    }
+    unlink(tmp);
+    return -1;
+}
+
+static int store_write_qdict(NvmeNsStore *s, const char *name, QDict *d,
+                             Error **errp)
+{
+    g_autoptr(GString) json = qobject_to_json_pretty(QOBJECT(d), true);
+
+    g_string_append_c(json, '\n');
+    return store_write_file(s, name, json, errp);
+}
+
+/* Parse FILE (a name in the store) as a JSON object. */
+static QDict *store_read_qdict(NvmeNsStore *s, const char *name,
+                               Error **errp)
+{
+    g_autofree char *path = store_path(s, name);
+    g_autofree char *text = NULL;
+    g_autoptr(GError) gerr = NULL;
+    Error *local_err = NULL;
+    QObject *obj;
+    QDict *d;
+    gsize len;
+
+    if (!g_file_get_contents(path, &text, &len, &gerr)) {
+        error_setg(errp, "%s: %s", path, gerr->message);
+        return NULL;
+    }
+    if (strlen(text) != len) {
+        error_setg(errp, "%s: not a JSON record (NUL byte)", path);
+        return NULL;
+    }
+    obj = qobject_from_json(text, &local_err);
+    if (!obj) {
+        error_setg(errp, "%s: not valid JSON (truncated or damaged?): %s",
+                   path, local_err ? error_get_pretty(local_err) : "empty");
+        error_free(local_err);
+        return NULL;
+    }
+    d = qobject_to(QDict, obj);
+    if (!d) {
+        error_setg(errp, "%s: not a JSON object", path);
+        qobject_unref(obj);
+    }
+    return d;
+}
+
+static QObject *get_key(QDict *d, const char *path, const char *key,
+                        QType type, const char *what, Error **errp)
+{
+    QObject *o = qdict_get(d, key);
+
+    if (!o) {
+        error_setg(errp, "%s: key '%s' is missing", path, key);
+        return NULL;
+    }
+    if (qobject_type(o) != type) {
+        error_setg(errp, "%s: key '%s' must be %s", path, key, what);
+        return NULL;
+    }
+    return o;
+}
+
+static bool get_uint(QDict *d, const char *path, const char *key,
+                     uint64_t min, uint64_t max, uint64_t *val, Error **errp)
+{
+    QObject *o = get_key(d, path, key, QTYPE_QNUM, "a number", errp);
+
+    if (!o) {
+        return false;
+    }
+    if (!qnum_get_try_uint(qobject_to(QNum, o), val) ||
+        *val < min || *val > max) {
+        error_setg(errp, "%s: key '%s' is out of range (%" PRIu64 " to %"
+                   PRIu64 ")", path, key, min, max);
+        return false;
+    }
+    return true;
+}
+
+static bool get_bool(QDict *d, const char *path, const char *key, bool *val,
+                     Error **errp)
+{
+    QObject *o = get_key(d, path, key, QTYPE_QBOOL, "true or false", errp);
+
+    if (!o) {
+        return false;
+    }
+    *val = qbool_get_bool(qobject_to(QBool, o));
+    return true;
+}
+
+static const char *get_str(QDict *d, const char *path, const char *key,
+                           Error **errp)
+{
+    QObject *o = get_key(d, path, key, QTYPE_QSTRING, "a string", errp);
+
+    return o ? qstring_get_str(qobject_to(QString, o)) : NULL;
+}
+
+static bool check_keys(QDict *d, const char *path, const char *const *keys,
+                       Error **errp)
+{
+    const QDictEntry *e;
+
+    for (e = qdict_first(d); e; e = qdict_next(d, e)) {
+        if (!g_strv_contains(keys, qdict_entry_key(e))) {
+            error_setg(errp, "%s: unknown key '%s'", path, qdict_entry_key(e));
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool check_schema(QDict *d, const char *path, Error **errp)
+{
+    uint64_t v;
+
+    if (!get_uint(d, path, "schema", 0, UINT32_MAX, &v, errp)) {
+        return false;
+    }
+    if (v != NVME_NS_STORE_SCHEMA) {
+        error_setg(errp, "%s: schema version %" PRIu64 " is not supported "
+                   "(this QEMU reads version %d)", path, v,
+                   NVME_NS_STORE_SCHEMA);
+        return false;
+    }
+    return true;
+}
+
+static char *image_name(const QemuUUID *uuid)
+{
+    g_autofree char *u = qemu_uuid_unparse_strdup(uuid);
+
+    return g_strdup_printf("ns-%s.img", u);
+}
+
+static char *record_name(const QemuUUID *uuid)
+{
+    g_autofree char *u = qemu_uuid_unparse_strdup(uuid);
+
+    return g_strdup_printf("ns-%s.json", u);
+}
+
+static QDict *record_to_qdict(const NvmeNsRecord *rec)
+{
+    QDict *d = qdict_new();
+    QList *att = qlist_new();
+    g_autofree char *uuid = qemu_uuid_unparse_strdup(&rec->uuid);
+    long c;
+
+    qdict_put_int(d, "schema", NVME_NS_STORE_SCHEMA);
+    qdict_put_int(d, "nsid", rec->nsid);
+    qdict_put_str(d, "uuid", uuid);
+    qdict_put_int(d, "csi", rec->csi);
+    qdict_put_int(d, "lbaf", rec->lbaf);
+    qdict_put_bool(d, "mset", rec->mset);
+    qdict_put_int(d, "pi", rec->pi);
+    qdict_put_bool(d, "pil", rec->pil);
+    qdict_put_bool(d, "shared", rec->shared);
+    qdict_put(d, "nsze", qnum_from_uint(rec->nsze));
+    qdict_put(d, "size", qnum_from_uint(rec->size));
+    qdict_put_str(d, "image", rec->image);
+    for (c = find_first_bit(rec->attached, NVME_NS_STORE_MAX_CTRLS);
+         c < NVME_NS_STORE_MAX_CTRLS;
+         c = find_next_bit(rec->attached, NVME_NS_STORE_MAX_CTRLS, c + 1)) {
+        qlist_append_int(att, c);
+    }
+    qdict_put(d, "attached", att);
+    return d;
+}
+
+static const char *const record_keys[] = {
+    "schema", "nsid", "uuid", "csi", "lbaf", "mset", "pi", "pil", "shared",
+    "nsze", "size", "image", "attached", NULL
+};
+
+static bool record_get_attached(QDict *d, const char *path, NvmeNsRecord *rec,
+                                Error **errp)
+{
+    QObject *o = get_key(d, path, "attached", QTYPE_QLIST,
+                         "a list of controller ids", errp);
+    const QListEntry *e;
+    uint64_t c;
+
+    if (!o) {
+        return false;
+    }
+    QLIST_FOREACH_ENTRY(qobject_to(QList, o), e) {
+        QNum *n = qobject_to(QNum, qlist_entry_obj(e));
+
+        if (!n || !qnum_get_try_uint(n, &c) ||
+            c >= NVME_NS_STORE_MAX_CTRLS) {
+            error_setg(errp, "%s: key 'attached' holds a value that is not "
+                       "a controller id (0 to %d)", path,
+                       NVME_NS_STORE_MAX_CTRLS - 1);
+            return false;
+        }
+        set_bit(c, rec->attached);
+    }
+    return true;
+}
+
+/* A file name inside the store directory, nothing else. */
+static bool is_plain_name(const char *name)
+{
+    return name[0] && name[0] != '.' && !strchr(name, '/');
+}
+
+static NvmeNsRecord *record_from_qdict(NvmeNsStore *s, QDict *d,
+                                       const char *name, Error **errp)
+{
+    g_autofree char *path = store_path(s, name);
+    g_autofree char *img_path = NULL;
+    g_autofree NvmeNsRecord *rec = g_new0(NvmeNsRecord, 1);
+    const char *str;
+    struct stat st;
+    uint64_t v;
+
+    if (!check_schema(d, path, errp)) {
+        return NULL;
+    }
+    if (!get_uint(d, path, "nsid", 1, NVME_NS_STORE_MAX_NSID, &v, errp)) {
+        return NULL;
+    }
+    rec->nsid = v;
+    str = get_str(d, path, "uuid", errp);
+    if (!str) {
+        return NULL;
+    }
+    if (qemu_uuid_parse(str, &rec->uuid) < 0 ||
+        qemu_uuid_is_null(&rec->uuid)) {
+        error_setg(errp, "%s: key 'uuid' is not a valid UUID", path);
+        return NULL;
+    }
+    if (!get_uint(d, path, "csi", 0, 0xff, &v, errp)) {
+        return NULL;
+    }
+    rec->csi = v;
+    if (!get_uint(d, path, "lbaf", 0, 63, &v, errp)) {
+        return NULL;
+    }
+    rec->lbaf = v;
+    if (!get_uint(d, path, "pi", 0, 3, &v, errp)) {
+        return NULL;
+    }
+    rec->pi = v;
+    if (!get_bool(d, path, "mset", &rec->mset, errp) ||
+        !get_bool(d, path, "pil", &rec->pil, errp) ||
+        !get_bool(d, path, "shared", &rec->shared, errp) ||
+        !get_uint(d, path, "nsze", 1, INT64_MAX, &rec->nsze, errp) ||
+        !get_uint(d, path, "size", 1, INT64_MAX, &rec->size, errp) ||
+        !record_get_attached(d, path, rec, errp)) {
+        return NULL;
+    }
+    str = get_str(d, path, "image", errp);
+    if (!str) {
+        return NULL;
+    }
+    if (!is_plain_name(str) || !g_str_has_suffix(str, ".img")) {
+        error_setg(errp, "%s: key 'image' must name a .img file in the "
+                   "store directory", path);
+        return NULL;
+    }
+    /* after the keys we need: a renamed key is reported as missing */
+    if (!check_keys(d, path, record_keys, errp)) {
+        return NULL;
+    }
+
+    img_path = store_path(s, str);
+    if (stat(img_path, &st) < 0) {
+        error_setg_errno(errp, errno, "%s: image %s", path, str);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        error_setg(errp, "%s: image %s is not a regular file", path, str);
+        return NULL;
+    }
+    if (st.st_size != rec->size) {
+        error_setg(errp, "%s: image %s is %" PRId64 " bytes, the record "
+                   "says %" PRIu64, path, str, (int64_t)st.st_size,
+                   rec->size);
+        return NULL;
+    }
+
+    rec->image = g_strdup(str);
+    rec->record = g_strdup(name);
+    return g_steal_pointer(&rec);
+}
+
+static void record_free(NvmeNsRecord *rec)
+{
+    if (rec) {
+        g_free(rec->image);
+        g_free(rec->record);
+        g_free(rec);
+    }
+}
+
+static int store_write_meta(NvmeNsStore *s, Error **errp)
+{
+    g_autoptr(QDict) d = qdict_new();
+
+    qdict_put_int(d, "schema", NVME_NS_STORE_SCHEMA);
+    qdict_put(d, "tnvmcap", qnum_from_uint(s->tnvmcap));
+    return store_write_qdict(s, STORE_RECORD, d, errp);
+}
+
+static const char *const meta_keys[] = { "schema", "tnvmcap", NULL };
+
+/* Read store.json, or start a new store; apply a changed TNVMCAP later. */
+static int store_load_meta(NvmeNsStore *s, bool *is_new, Error **errp)
+{
+    g_autofree char *path = store_path(s, STORE_RECORD);
+    g_autoptr(QDict) d = NULL;
+
+    if (access(path, F_OK) < 0 && errno == ENOENT) {
+        *is_new = true;
+        return 0;
+    }
+    *is_new = false;
+    d = store_read_qdict(s, STORE_RECORD, errp);
+    if (!d || !check_schema(d, path, errp) ||
+        !check_keys(d, path, meta_keys, errp) ||
+        !get_uint(d, path, "tnvmcap", 1, INT64_MAX, &s->tnvmcap, errp)) {
+        return -1;
+    }
+    return 0;
+}
+
+static int store_add_record(NvmeNsStore *s, const char *name, Error **errp)
+{
+    g_autoptr(QDict) d = store_read_qdict(s, name, errp);
+    NvmeNsRecord *rec;
+
+    if (!d) {
+        return -1;
+    }
+    rec = record_from_qdict(s, d, name, errp);
+    if (!rec) {
+        return -1;
+    }
+    if (s->ns[rec->nsid]) {
+        error_setg(errp, "%s/%s: NSID %u is also claimed by %s", s->dir,
+                   name, rec->nsid, s->ns[rec->nsid]->record);
+        record_free(rec);
+        return -1;
+    }
+    s->ns[rec->nsid] = rec;
+    s->allocated += rec->size;
+    return 0;
+}
+
+static bool image_has_record(NvmeNsStore *s, const char *name)
+{
+    for (int i = 1; i <= NVME_NS_STORE_MAX_NSID; i++) {
+        if (s->ns[i] && !strcmp(s->ns[i]->image, name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int store_scan(NvmeNsStore *s, bool is_new, Error **errp)
+{
+    g_autoptr(GError) gerr = NULL;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    GDir *dir = g_dir_open(s->dir, 0, &gerr);
+    const char *name;
+    guint i;
+
+    if (!dir) {
+        error_setg(errp, "%s: %s", s->dir, gerr->message);
+        return -1;
+    }
+    while ((name = g_dir_read_name(dir))) {
+        g_ptr_array_add(names, g_strdup(name));
+    }
+    g_dir_close(dir);
+    g_ptr_array_sort(names, (GCompareFunc)qemu_pstrcmp0);
+
+    for (i = 0; i < names->len; i++) {
+        name = g_ptr_array_index(names, i);
+        if (g_str_has_suffix(name, TMP_SUFFIX)) {
+            /* an atomic write that a crash interrupted before its rename */
+            g_autofree char *p = store_path(s, name);
+
+            warn_report("%s: removing %s, left by an interrupted update",
+                        s->dir, name);
+            unlink(p);
+        } else if (g_str_has_prefix(name, "ns-") &&
+                   g_str_has_suffix(name, ".json")) {
+            if (is_new) {
+                error_setg(errp, "%s: holds namespace record %s but no %s",
+                           s->dir, name, STORE_RECORD);
+                return -1;
+            }
+            if (store_add_record(s, name, errp) < 0) {
+                return -1;
+            }
+        }
+    }
+
+    /* An image without a record: a create that a crash interrupted. */
+    for (i = 0; i < names->len; i++) {
+        name = g_ptr_array_index(names, i);
+        if (g_str_has_prefix(name, "ns-") && g_str_has_suffix(name, ".img") &&
+            !image_has_record(s, name)) {
+            warn_report("%s: image %s has no record (an interrupted create?); "
+                        "it is not loaded and left as it is", s->dir, name);
+        }
+    }
+    return 0;
+}
+
+static int store_lock(NvmeNsStore *s, Error **errp)
+{
+    g_autofree char *path = store_path(s, STORE_LOCK);
+    int ret;
+
+    s->lockfd = qemu_create(path, O_RDWR | O_CLOEXEC, 0600, errp);
+    if (s->lockfd < 0) {
+        return -1;
+    }
+    ret = qemu_lock_fd(s->lockfd, 0, 0, true);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "%s: the namespace store is in use by "
+                         "another process (cannot lock %s)", s->dir,
+                         STORE_LOCK);
+        return -1;
+    }
+    return 0;
+}
+
+NvmeNsStore *nvme_ns_store_open(const char *dir, uint64_t tnvmcap,
+                                bool purge, Error **errp)
+{
+    NvmeNsStore *s = g_new0(NvmeNsStore, 1);
+    bool is_new;
+
+    s->dir = g_strdup(dir);
+    s->purge = purge;
+    s->lockfd = -1;
+    s->dirfd = qemu_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, errp);
+    if (s->dirfd < 0) {
+        goto fail;
+    }
+    if (store_lock(s, errp) < 0 ||
+        store_load_meta(s, &is_new, errp) < 0 ||
+        store_scan(s, is_new, errp) < 0) {
+        goto fail;
+    }
+
+    if (is_new && !tnvmcap) {
+        error_setg(errp, "%s: a new namespace store needs a capacity: set "
+                   "auto-ns-tnvmcap", dir);
+        goto fail;
+    }
+    if (s->allocated > s->tnvmcap && !tnvmcap) {
+        error_setg(errp, "%s: the namespaces hold %" PRIu64 " bytes, more "
+                   "than the store's capacity of %" PRIu64 " bytes "
+                   "(damaged %s?)", dir, s->allocated, s->tnvmcap,
+                   STORE_RECORD);
+        goto fail;
+    }
+    if (tnvmcap && tnvmcap != s->tnvmcap) {
+        if (tnvmcap < s->allocated) {
+            error_setg(errp, "%s: auto-ns-tnvmcap=%" PRIu64 " is below the "
+                       "%" PRIu64 " bytes allocated to namespaces", dir,
+                       tnvmcap, s->allocated);
+            goto fail;
+        }
+        s->tnvmcap = tnvmcap;
+        if (store_write_meta(s, errp) < 0) {
+            goto fail;
+        }
+    }
+
+    trace_nvme_ns_store_open(dir, s->tnvmcap, s->allocated, is_new);
+    return s;
+
+fail:
+    nvme_ns_store_close(s);
+    return NULL;
+}
+
+void nvme_ns_store_close(NvmeNsStore *s)
+{
+    if (!s) {
+        return;
+    }
+    for (int i = 0; i <= NVME_NS_STORE_MAX_NSID; i++) {
+        record_free(s->ns[i]);
+    }
+    if (s->lockfd >= 0) {
+        qemu_unlock_fd(s->lockfd, 0, 0);
+        close(s->lockfd);
+    }
+    if (s->dirfd >= 0) {
+        close(s->dirfd);
+    }
+    g_free(s->dir);
+    g_free(s);
+}
+
+const char *nvme_ns_store_dir(NvmeNsStore *s)
+{
+    return s->dir;
+}
+
+uint64_t nvme_ns_store_tnvmcap(NvmeNsStore *s)
+{
+    return s->tnvmcap;
+}
+
+uint64_t nvme_ns_store_allocated(NvmeNsStore *s)
+{
+    return s->allocated;
+}
+
+NvmeNsRecord *nvme_ns_store_get(NvmeNsStore *s, uint32_t nsid)
+{
+    if (!nsid || nsid > NVME_NS_STORE_MAX_NSID) {
+        return NULL;
+    }
+    return s->ns[nsid];
+}
+
+NvmeNsRecord *nvme_ns_store_next(NvmeNsStore *s, uint32_t nsid)
+{
+    for (uint32_t i = nsid + 1; i <= NVME_NS_STORE_MAX_NSID; i++) {
+        if (s->ns[i]) {
+            return s->ns[i];
+        }
+    }
+    return NULL;
+}
+
+char *nvme_ns_store_image_path(NvmeNsStore *s, const NvmeNsRecord *rec)
+{
+    return store_path(s, rec->image);
+}
+
+static int store_create_image(NvmeNsStore *s, const char *name,
+                              uint64_t size, Error **errp)
+{
+    g_autofree char *path = store_path(s, name);
+    QDict *opts = qdict_new();
+    BlockBackend *blk;
+    int fd, ret;
+
+    /* 0600 and never over an existing file */
+    fd = qemu_create(path, O_RDWR | O_EXCL | O_CLOEXEC, 0600, errp);
+    if (fd < 0) {
+        return -1;
+    }
+    /*
+     * file-posix writes the first block of a file it grows from length 0
+     * (to help alignment probing); a one-byte hole keeps the new image
+     * free of data blocks whatever its size.
+     */
+    ret = ftruncate(fd, 1);
+    close(fd);
+    if (ret < 0) {
+        error_setg_errno(errp, errno, "%s: cannot create", path);
+        goto fail;
+    }
+
+    /* sized through the block layer, sparse */
+    qdict_put_str(opts, "driver", "raw");
+    blk = blk_new_open(path, NULL, opts, BDRV_O_RDWR | BDRV_O_RESIZE, errp);
+    if (!blk) {
+        goto fail;
+    }
+    ret = blk_truncate(blk, size, true, PREALLOC_MODE_OFF, 0, errp);
+    if (ret == 0) {
+        ret = blk_flush(blk);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "%s: flush failed", path);
+        }
+    }
+    blk_unref(blk);
+    if (ret < 0) {
+        goto fail;
+    }
+    return 0;
+
+fail:
+    unlink(path);
+    return -1;
+}
+
+NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
+                                   Error **errp)
+{
+    NvmeNsRecord *rec;
+    g_autoptr(QDict) d = NULL;
+    g_autofree char *img_path = NULL;
+
+    assert(tmpl->nsid && tmpl->nsid <= NVME_NS_STORE_MAX_NSID);
+    assert(!s->ns[tmpl->nsid]);
+    assert(tmpl->size <= s->tnvmcap - s->allocated);
+
+    rec = g_memdup2(tmpl, sizeof(*tmpl));
+    if (qemu_uuid_is_null(&rec->uuid)) {
+        qemu_uuid_generate(&rec->uuid);
+    }
+    rec->image = image_name(&rec->uuid);
+    rec->record = record_name(&rec->uuid);
+
+    if (store_create_image(s, rec->image, rec->size, errp) < 0) {
+        goto fail;
+    }
+    d = record_to_qdict(rec);
+    if (store_write_qdict(s, rec->record, d, errp) < 0) {
+        goto fail_image;
+    }
+
+    s->ns[rec->nsid] = rec;
+    s->allocated += rec->size;
+    trace_nvme_ns_store_create(rec->nsid, rec->record, rec->size);
+    return rec;
+
+fail_image:
+    img_path = store_path(s, rec->image);
+    unlink(img_path);
+    store_sync_dir(s, NULL);
+fail:
+    record_free(rec);
+    return NULL;
+}
+
+int nvme_ns_store_update(NvmeNsStore *s, NvmeNsRecord *rec, Error **errp)
+{
+    g_autoptr(QDict) d = record_to_qdict(rec);
+
+    assert(s->ns[rec->nsid] == rec);
+    trace_nvme_ns_store_update(rec->nsid, rec->record);
+    return store_write_qdict(s, rec->record, d, errp);
+}
+
+int nvme_ns_store_delete(NvmeNsStore *s, uint32_t nsid, Error **errp)
+{
+    NvmeNsRecord *rec = nvme_ns_store_get(s, nsid);
+    g_autofree char *rpath = NULL;
+    g_autofree char *ipath = NULL;
+    g_autofree char *aside = NULL;
+    g_autofree char *apath = NULL;
+    int ret = 0;
+
+    assert(rec);
+    rpath = store_path(s, rec->record);
+    ipath = store_path(s, rec->image);
+
+    /* Without its record the namespace is gone, whatever happens next. */
+    if (unlink(rpath) < 0) {
+        error_setg_errno(errp, errno, "%s: cannot remove", rpath);
+        return -1;
+    }
+    s->ns[nsid] = NULL;
+    s->allocated -= rec->size;
+    if (store_sync_dir(s, errp) < 0) {
+        ret = -1;
+        goto out;
+    }
+
+    if (s->purge) {
+        if (unlink(ipath) < 0) {
+            warn_report("%s: cannot remove: %s", ipath, strerror(errno));
+        }
+    } else {
+        g_autofree char *u = qemu_uuid_unparse_strdup(&rec->uuid);
+
+        aside = g_strdup_printf("deleted-ns-%s-%" PRId64 ".img", u,
+                                (int64_t)time(NULL));
+        apath = store_path(s, aside);
+        if (rename(ipath, apath) < 0) {
+            warn_report("%s: cannot rename to %s: %s", ipath, aside,
+                        strerror(errno));
+        }
+    }
+    store_sync_dir(s, NULL);
+    trace_nvme_ns_store_delete(nsid, rec->record, s->purge);
+
+out:
+    record_free(rec);
+    return ret;
+}

@@ -1,0 +1,80 @@
+/*
+ * QEMU NVM Express: persistent namespace store
+ *
+ * Copyright (c) 2026 The qemu-nvme-ns authors
+ *
+ * This code is licensed under the GNU GPL v2 or later.
+ *
+ * The store owns the files of the run-time namespaces of one NVM
+ * subsystem: one directory, a record of the store itself (store.json:
+ * schema version, TNVMCAP), and per namespace a raw image and a JSON
+ * record.  Records are written atomically (temporary file, fsync, rename,
+ * fsync of the directory); a lock keeps a second QEMU out.  The device
+ * model never builds paths or touches these files itself.
+ */
+
+#ifndef HW_NVME_NS_STORE_H
+#define HW_NVME_NS_STORE_H
+
+#include "qemu/bitmap.h"
+#include "qemu/uuid.h"
+
+#define NVME_NS_STORE_SCHEMA 1
+#define NVME_NS_STORE_MAX_NSID 256
+#define NVME_NS_STORE_MAX_CTRLS 256
+
+typedef struct NvmeNsStore NvmeNsStore;
+
+/* What the store keeps of one namespace. */
+typedef struct NvmeNsRecord {
+    uint32_t nsid;
+    QemuUUID uuid;
+    uint8_t  csi;
+    uint8_t  lbaf;      /* LBA format index */
+    bool     mset;      /* metadata in extended LBAs */
+    uint8_t  pi;        /* protection information type (DPS bits 2:0) */
+    bool     pil;       /* PI in the first eight bytes (DPS bit 3) */
+    bool     shared;    /* NMIC bit 0 */
+    uint64_t nsze;      /* in logical blocks of the current format */
+    uint64_t size;      /* image bytes; the capacity the namespace consumes */
+    DECLARE_BITMAP(attached, NVME_NS_STORE_MAX_CTRLS);
+
+    /* owned by the store */
+    char *image;        /* file names, relative to the store directory */
+    char *record;
+} NvmeNsRecord;
+
+/*
+ * Open (or create, when DIR is empty) the store in DIR and load every
+ * record.  TNVMCAP is the capacity pool in bytes; 0 means "as recorded",
+ * which a new store does not accept.  With PURGE, deleting a namespace
+ * removes its image; without, the image is kept aside.
+ */
+NvmeNsStore *nvme_ns_store_open(const char *dir, uint64_t tnvmcap,
+                                bool purge, Error **errp);
+void nvme_ns_store_close(NvmeNsStore *s);
+
+const char *nvme_ns_store_dir(NvmeNsStore *s);
+uint64_t nvme_ns_store_tnvmcap(NvmeNsStore *s);
+uint64_t nvme_ns_store_allocated(NvmeNsStore *s);
+
+/* The record of NSID, or NULL. */
+NvmeNsRecord *nvme_ns_store_get(NvmeNsStore *s, uint32_t nsid);
+/* The record with the lowest NSID above NSID, or NULL. */
+NvmeNsRecord *nvme_ns_store_next(NvmeNsStore *s, uint32_t nsid);
+/* Absolute path of the image of REC; the caller frees it. */
+char *nvme_ns_store_image_path(NvmeNsStore *s, const NvmeNsRecord *rec);
+
+/*
+ * Create a namespace from TMPL (nsid, csi, format, sharing, size): a new
+ * sparse image and its record, in that order.  On failure nothing is left
+ * behind.  Returns the store's record.
+ */
+NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
+                                   Error **errp);
+/* Write REC (a record of the store, changed by the caller) atomically. */
+int nvme_ns_store_update(NvmeNsStore *s, NvmeNsRecord *rec, Error **errp);
+/* Remove the record, then remove (or keep aside) the image. */
+int nvme_ns_store_delete(NvmeNsStore *s, uint32_t nsid, Error **errp);
+
+#endif /* HW_NVME_NS_STORE_H */
