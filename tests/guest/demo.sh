@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Boot the test guest once with one NVMe controller and a static namespace
-# and show what Linux sees: nvme list, nvme id-ctrl, nvme list-ns --all.
+# The story of run-time namespaces, told by a Linux guest with nvme-cli:
+#
+#   boot 1: an empty namespace store; create two namespaces, attach them
+#           (the kernel finds them without a reboot), write to one;
+#   boot 2: QEMU restarted on the same store: both namespaces are back,
+#           with their formats and data; detach and delete one, the
+#           capacity comes back.
 #
 #   tests/guest/demo.sh
 #
-# Only the guest script's output is printed (the console log, with the kernel
-# messages, stays in BUILD_DIR/guest/work/demo/).  Env: see lib.sh.
+# Only the guest scripts' output is printed (the console logs, with the
+# kernel messages, stay in BUILD_DIR/guest/work/demo/).  Env: see lib.sh.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -14,26 +19,57 @@ export GUEST_QUIET=1
 export GUEST_APPEND="guest.quiet=1 ${GUEST_APPEND:-}"
 scenario_begin demo
 
-IMG=$WORK/ns1.img
-truncate -s 64M "$IMG"
+STORE=$WORK/store
+mkdir -p "$STORE"
+NVME=(-device "nvme,serial=demo0,id=nvme0,auto-ns-path=$STORE,auto-ns-tnvmcap=1G")
 
-guest_boot demo - \
-	-device nvme,serial=demo0,id=nvme0 \
-	-drive "file=$IMG,if=none,id=d0,format=raw" \
-	-device nvme-ns,drive=d0,nsid=1 <<'GUEST'
-run() {
-	echo "guest# $*"
-	"$@"
-	set -- $?
-	echo
-	return "$1"
+# run CMD...: show a command and its output, as typed in the guest
+RUN='run() { echo "guest# $*"; "$@"; set -- $?; echo; return "$1"; }
+caps() { nvme id-ctrl /dev/nvme0 | grep -E "^(oacs|tnvmcap|unvmcap) "; }'
+guest_set "RUN=$RUN"
+
+show_boot() {
+	guest_output "$GUEST_LOG"
+	local rc
+	rc=$(guest_exit_code "$GUEST_LOG")
+	[[ $rc == 0 ]] || { echo "demo: the guest script failed (exit $rc; console log: $GUEST_LOG)"; exit 1; }
 }
+
+echo "host\$ qemu-system-x86_64 ... ${NVME[*]}"
+echo "      (an empty directory: a new namespace store of 1 GiB)"
+echo
+guest_boot boot1 - "${NVME[@]}" <<'GUEST'
+eval "$RUN"
+run caps
 run nvme list
-run nvme id-ctrl /dev/nvme0
-run nvme list-ns /dev/nvme0 --all || run nvme list-ns /dev/nvme0
+run nvme create-ns /dev/nvme0 --nsze=262144 --ncap=262144 --flbas=0
+run nvme create-ns /dev/nvme0 --nsze=65536 --ncap=65536 --flbas=4
+run nvme attach-ns /dev/nvme0 -n 1 -c 0
+run nvme attach-ns /dev/nvme0 -n 2 -c 0
+guest_nvme_settle
+run nvme list
+run caps
+echo "guest# echo 'hello from boot 1' | dd of=/dev/nvme0n1 conv=fsync"
+echo 'hello from boot 1' | dd of=/dev/nvme0n1 conv=fsync 2>/dev/null
+echo
 GUEST
-guest_output "$GUEST_LOG"
-echo "(guest exited $(guest_exit_code "$GUEST_LOG") after $GUEST_SECONDS s; console log: $GUEST_LOG)"
-rc=$(guest_exit_code "$GUEST_LOG")
+show_boot
+
+echo "host\$ ls $STORE"
+ls "$STORE" | sed 's/^/      /'
+echo
+echo "host\$ # QEMU stops; a new QEMU process starts on the same store"
+echo
+guest_boot boot2 - "${NVME[@]}" <<'GUEST'
+eval "$RUN"
+run nvme list
+echo "guest# head -c 18 /dev/nvme0n1"
+head -c 18 /dev/nvme0n1
+echo
+run nvme detach-ns /dev/nvme0 -n 2 -c 0
+run nvme delete-ns /dev/nvme0 -n 2
+run nvme list-ns /dev/nvme0 --all
+run caps
+GUEST
+show_boot
 _SCENARIO_DONE=1
-[[ $rc == 0 ]] || { echo "demo: the guest script failed (exit $rc)"; exit 1; }
