@@ -1,0 +1,12 @@
+#!/bin/bash
+# make bench: print the benchmark tables.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+qbuild="$repo/build/qemu/build"
+
+echo "== namespace management (tests/qtest/nvme-ns-bench)"
+(cd "$qbuild" && QTEST_QEMU_BINARY=./qemu-system-x86_64 \
+    tests/qtest/nvme-ns-bench) | grep -v '^#' | grep -v '^ok \|^1\.\.'
+echo
+echo "== guest fio (tests/guest/bench-fio.sh)"
+"$repo/tests/guest/bench-fio.sh"
