@@ -261,7 +261,8 @@ static void test_capacity_arithmetic(void)
 
         before = unvmcap(c);
         nsids[i] = create_ok(c, nsze, fmts[i].flbas, 0);
-        g_assert_cmpint(before - unvmcap(c), ==, nsze * fmts[i].bytes_per_block);
+        g_assert_cmpint(before - unvmcap(c), ==,
+                        nsze * fmts[i].bytes_per_block);
 
         /* allocated, not attached: CNS 11h reports it, CNS 00h does not */
         g_assert_cmphex(qnvme_identify(c, NVME_ID_CNS_NS_PRESENT, nsids[i], 0,
