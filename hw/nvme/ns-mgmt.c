@@ -385,6 +385,12 @@ static uint16_t delete_one(NvmeSubsystem *subsys, NvmeNamespace *ns)
     return NVME_SUCCESS;
 }
 
+/* A namespace whose Format NVM is running cannot go: its I/O is in flight. */
+static bool formatting(NvmeNamespace *ns)
+{
+    return ns->status == NVME_FORMAT_IN_PROGRESS;
+}
+
 static uint16_t ns_mgmt_delete(NvmeCtrl *n, NvmeRequest *req)
 {
     NvmeSubsystem *subsys = n->subsys;
@@ -393,6 +399,13 @@ static uint16_t ns_mgmt_delete(NvmeCtrl *n, NvmeRequest *req)
     uint16_t status;
 
     if (nsid == NVME_NSID_BROADCAST) {
+        for (nsid = 1; nsid <= NVME_MAX_NAMESPACES; nsid++) {
+            ns = nvme_subsys_ns(subsys, nsid);
+            if (ns && ns->store_rec && formatting(ns)) {
+                return ns_mgmt_err(nsid, NVME_FORMAT_IN_PROGRESS,
+                                   "format in progress");
+            }
+        }
         for (nsid = 1; nsid <= NVME_MAX_NAMESPACES; nsid++) {
             ns = nvme_subsys_ns(subsys, nsid);
             if (ns && ns->store_rec) {
@@ -412,6 +425,10 @@ static uint16_t ns_mgmt_delete(NvmeCtrl *n, NvmeRequest *req)
     if (!ns->store_rec) {
         return ns_mgmt_err(nsid, NVME_INVALID_FIELD | NVME_DNR,
                            "ns is not in the store");
+    }
+    if (formatting(ns)) {
+        return ns_mgmt_err(nsid, NVME_FORMAT_IN_PROGRESS,
+                           "format in progress");
     }
     return delete_one(subsys, ns);
 }

@@ -439,6 +439,47 @@ static void test_format_persists(void)
     store_free(s);
 }
 
+/*
+ * Delete while a Format NVM of the namespace runs: refused, the format
+ * completes, and the namespace can be deleted afterwards.  Both commands
+ * go in with one doorbell write, so the format has not finished when the
+ * delete is processed.
+ */
+static void test_delete_during_format(void)
+{
+    Store *s = store_new();
+    QNvmeMachine *m = start_one(s, NULL);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT0);
+    uint32_t nsid = create_ok(c, 65536, 0, 0);
+    NvmeCmd cmds[3] = {
+        { .opcode = NVME_ADM_CMD_FORMAT_NVM, .nsid = cpu_to_le32(nsid),
+          .cdw10 = cpu_to_le32(4) },
+        { .opcode = 0x0d, .nsid = cpu_to_le32(nsid),
+          .cdw10 = cpu_to_le32(1) },
+        { .opcode = 0x0d, .nsid = cpu_to_le32(NVME_NSID_BROADCAST),
+          .cdw10 = cpu_to_le32(1) },
+    };
+    uint16_t cids[3];
+    QNvmeResult r;
+
+    attach_ok(c, nsid, 0);
+    qnvme_admin_submit_batch(c, cmds, 3, cids);
+    g_assert_true(qnvme_admin_wait(c, cids[1], 10000, &r));
+    g_assert_cmphex(QNVME_STATUS(r.status), ==, NVME_FORMAT_IN_PROGRESS);
+    g_assert_true(qnvme_admin_wait(c, cids[2], 10000, &r));
+    g_assert_cmphex(QNVME_STATUS(r.status), ==, NVME_FORMAT_IN_PROGRESS);
+    g_assert_true(qnvme_admin_wait(c, cids[0], 10000, &r));
+    g_assert_cmphex(r.status, ==, NVME_SUCCESS);
+
+    g_assert_true(in_list(c, NVME_ID_CNS_NS_ACTIVE_LIST, nsid));
+    g_assert_cmphex(qnvme_ns_delete(c, nsid).status, ==, NVME_SUCCESS);
+    g_assert_false(in_list(c, NVME_ID_CNS_NS_PRESENT_LIST, nsid));
+
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    store_free(s);
+}
+
 static void test_shared_two_ctrls(void)
 {
     Store *s = store_new();
@@ -875,6 +916,8 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-ns-mgmt/static-coexist", test_static_coexist);
     qtest_add_func("/nvme-ns-mgmt/restart", test_restart);
     qtest_add_func("/nvme-ns-mgmt/format-persists", test_format_persists);
+    qtest_add_func("/nvme-ns-mgmt/delete-during-format",
+                   test_delete_during_format);
     qtest_add_func("/nvme-ns-mgmt/shared-two-ctrls", test_shared_two_ctrls);
     qtest_add_func("/nvme-ns-mgmt/private-refused", test_private_refused);
     qtest_add_func("/nvme-ns-mgmt/events-and-delete-all",

@@ -247,6 +247,22 @@ static uint16_t submit(QNvmeCtrl *c, QNvmeQueue *q, int qid, NvmeCmd *cmd)
     return cid;
 }
 
+void qnvme_admin_submit_batch(QNvmeCtrl *c, NvmeCmd *cmds, int n,
+                              uint16_t *cids)
+{
+    QNvmeQueue *q = &c->adm;
+
+    g_assert_cmpint(n, <, q->size);
+    for (int i = 0; i < n; i++) {
+        cids[i] = c->next_cid++;
+        cmds[i].cid = cpu_to_le16(cids[i]);
+        qtest_memwrite(c->m->qts, q->sq_addr + q->sq_tail * sizeof(NvmeCmd),
+                       &cmds[i], sizeof(cmds[i]));
+        q->sq_tail = (q->sq_tail + 1) % q->size;
+    }
+    reg_write32(c, sq_doorbell(c, 0), q->sq_tail);
+}
+
 /* Reap one completion if there is one; true if it did. */
 static bool reap(QNvmeCtrl *c, QNvmeQueue *q, int qid, NvmeCqe *cqe)
 {

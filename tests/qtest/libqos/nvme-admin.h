@@ -97,6 +97,9 @@ QNvmeResult qnvme_admin(QNvmeCtrl *c, NvmeCmd *cmd, void *buf, size_t len,
                         QNvmeDir dir);
 /* Submit without waiting (e.g. an AER); returns the command id. */
 uint16_t qnvme_admin_submit(QNvmeCtrl *c, NvmeCmd *cmd);
+/* Submit N commands with one doorbell write; fills CIDS. */
+void qnvme_admin_submit_batch(QNvmeCtrl *c, NvmeCmd *cmds, int n,
+                              uint16_t *cids);
 /* Wait for command CID; false on time-out (TIMEOUT_MS). */
 bool qnvme_admin_wait(QNvmeCtrl *c, uint16_t cid, int timeout_ms,
                       QNvmeResult *res);
