@@ -17,23 +17,6 @@
 
 #define NVME_SLOT 4
 
-/* A temporary directory removed with everything in it. */
-static char *make_tmpdir(void)
-{
-    char *dir = g_dir_make_tmp("nvme-admin-test-XXXXXX", NULL);
-
-    g_assert(dir);
-    return dir;
-}
-
-static void rm_tmpdir(char *dir)
-{
-    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-
-    g_assert_cmpint(system(cmd), ==, 0);
-    g_free(dir);
-}
-
 static char *make_image(const char *dir, const char *name, size_t size)
 {
     char *path = g_build_filename(dir, name, NULL);
@@ -128,7 +111,7 @@ static void test_invalid_opcode(void)
 /* Multi-page data (PRP list) written, QEMU restarted, read back. */
 static void test_io_across_restart(void)
 {
-    char *dir = make_tmpdir();
+    char *dir = qnvme_tmpdir_new();
     g_autofree char *img = make_image(dir, "ns1.img", 4 * MiB);
     const size_t len = 64 * KiB;
     g_autofree uint8_t *out = g_malloc(len);
@@ -167,7 +150,7 @@ static void test_io_across_restart(void)
 
     qnvme_ctrl_close(c);
     qnvme_machine_stop(m);
-    rm_tmpdir(dir);
+    qnvme_tmpdir_free(dir);
 }
 
 /*

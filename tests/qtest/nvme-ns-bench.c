@@ -91,22 +91,6 @@ static int device_latencies(const char *log, int sel, double *out, int max)
     return n;
 }
 
-static char *make_tmpdir(void)
-{
-    char *dir = g_dir_make_tmp("nvme-ns-bench-XXXXXX", NULL);
-
-    g_assert(dir);
-    return dir;
-}
-
-static void rm_tmpdir(char *dir)
-{
-    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-
-    g_assert_cmpint(system(cmd), ==, 0);
-    g_free(dir);
-}
-
 static blkcnt_t image_blocks(const char *dir)
 {
     GDir *d = g_dir_open(dir, 0, NULL);
@@ -136,7 +120,7 @@ static void bench_create(void)
         { "1 GiB", 1ULL << 21 },
         { "1 TiB", 1ULL << 31 },
     };
-    char *dir = make_tmpdir();
+    char *dir = qnvme_tmpdir_new();
     g_autofree char *log = g_build_filename(dir, "trace.log", NULL);
     g_autofree char *store = g_build_filename(dir, "store", NULL);
     double lat[2][RUNS], med[2];
@@ -189,7 +173,7 @@ static void bench_create(void)
     }
     printf("  ratio 1 TiB / 1 GiB (medians): %.3f   (goals: median < 5 ms, "
            "ratio < 1.2, no blocks)\n", med[1] / med[0]);
-    rm_tmpdir(dir);
+    qnvme_tmpdir_free(dir);
 }
 
 /* Wall time (ms) from starting QEMU on STORE until it answers, to exit. */
@@ -209,7 +193,7 @@ static double start_time(const char *store)
 
 static void bench_startup(void)
 {
-    char *dir = make_tmpdir();
+    char *dir = qnvme_tmpdir_new();
     g_autofree char *empty = g_build_filename(dir, "empty", NULL);
     g_autofree char *full = g_build_filename(dir, "full", NULL);
     double t_empty[START_RUNS], t_full[START_RUNS], me, mf;
@@ -251,7 +235,7 @@ static void bench_startup(void)
     printf("  %-28s %10.2f\n", "256 namespaces, attached", mf);
     printf("  added per namespace: %.3f ms   (goal: < 0.5 ms)\n",
            (mf - me) / 256);
-    rm_tmpdir(dir);
+    qnvme_tmpdir_free(dir);
 }
 
 int main(int argc, char **argv)

@@ -26,17 +26,13 @@ static Store *store_new(void)
 {
     Store *s = g_new0(Store, 1);
 
-    s->dir = g_dir_make_tmp("nvme-ns-mgmt-XXXXXX", NULL);
-    g_assert(s->dir);
+    s->dir = qnvme_tmpdir_new();
     return s;
 }
 
 static void store_free(Store *s)
 {
-    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", s->dir);
-
-    g_assert_cmpint(system(cmd), ==, 0);
-    g_free(s->dir);
+    qnvme_tmpdir_free(s->dir);
     g_free(s);
 }
 

@@ -536,6 +536,22 @@ QNvmeResult qnvme_format(QNvmeCtrl *c, uint32_t nsid, uint8_t lbaf,
     return qnvme_admin(c, &cmd, NULL, 0, QNVME_TO_DEV);
 }
 
+char *qnvme_tmpdir_new(void)
+{
+    char *dir = g_dir_make_tmp("qtest-nvme-XXXXXX", NULL);
+
+    g_assert(dir);
+    return dir;
+}
+
+void qnvme_tmpdir_free(char *dir)
+{
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+
+    g_assert_cmpint(system(cmd), ==, 0);
+    g_free(dir);
+}
+
 uint64_t qnvme_cap128(const uint8_t *f)
 {
     uint64_t lo, hi;

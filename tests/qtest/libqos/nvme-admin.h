@@ -123,6 +123,10 @@ QNvmeResult qnvme_ns_delete(QNvmeCtrl *c, uint32_t nsid);
 QNvmeResult qnvme_format(QNvmeCtrl *c, uint32_t nsid, uint8_t lbaf,
                          uint8_t mset, uint8_t pi, uint8_t ses);
 
+/* A temporary directory for a test's storage, and its removal. */
+char *qnvme_tmpdir_new(void);
+void qnvme_tmpdir_free(char *dir);
+
 /* 128-bit little-endian capacity fields (TNVMCAP/UNVMCAP) as uint64_t. */
 uint64_t qnvme_cap128(const uint8_t *f);
 
