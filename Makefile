@@ -15,7 +15,8 @@ QEMU_SRC := $(BUILD)/qemu
 QEMU_BUILD := $(QEMU_SRC)/build
 EMULATOR := $(BUILD)/qemu-system-x86_64
 NINJA_TARGETS := qemu-system-x86_64 tests/qtest/qos-test \
-	tests/qtest/nvme-admin-test tests/qtest/nvme-ns-mgmt-test tests/qtest/nvme-ns-bench
+	tests/qtest/nvme-admin-test tests/qtest/nvme-ns-mgmt-test tests/qtest/nvme-zns-state-test \
+	tests/qtest/nvme-ns-bench
 
 .PHONY: all build check check-qtest check-guest demo bench refresh-patches \
 	checkpatch clean distclean

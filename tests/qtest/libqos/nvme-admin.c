@@ -55,6 +55,27 @@ void qnvme_machine_stop(QNvmeMachine *m)
     g_free(m);
 }
 
+QNvmeMachine *qnvme_machine_crash_restart(QNvmeMachine *m)
+{
+    char *args = g_strdup(m->args);
+    pid_t pid = qtest_pid(m->qts);
+
+    /*
+     * SIGKILL: no exit notifier, no device clean-up runs.  libqtest treats
+     * a QEMU killed by a signal as a test failure, so the QTestState of the
+     * dead process is dropped without qtest_quit().
+     */
+    g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+    while (qtest_probe_child(m->qts)) {
+        g_usleep(1000);
+    }
+    alloc_destroy(&m->alloc);
+    qpci_free_pc(m->bus);
+    g_free(m->args);
+    g_free(m);
+    return machine_start(args);
+}
+
 QNvmeMachine *qnvme_machine_restart(QNvmeMachine *m)
 {
     char *args = g_strdup(m->args);

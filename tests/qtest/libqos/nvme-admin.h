@@ -76,6 +76,8 @@ QNvmeMachine *qnvme_machine_start(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 void qnvme_machine_stop(QNvmeMachine *m);
 /* Start a new QEMU process with the same command line. */
 QNvmeMachine *qnvme_machine_restart(QNvmeMachine *m);
+/* Kill QEMU with SIGKILL (a crash) and start it again. */
+QNvmeMachine *qnvme_machine_crash_restart(QNvmeMachine *m);
 /* Start QEMU expecting it to fail; returns its stderr (caller frees). */
 char *qnvme_machine_expect_fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 

@@ -1,0 +1,525 @@
+/*
+ * QEMU NVM Express: persistent zone state
+ *
+ * Copyright (c) 2026 The qemu-nvme-ns authors
+ *
+ * This code is licensed under the GNU GPL v2 or later.
+ *
+ * The zone state file of a zoned namespace (layout in zns-state.h).  At
+ * realize it is created, or loaded and checked against the namespace's
+ * geometry; the in-memory zone array, zone lists and resource counters
+ * are rebuilt from it, with the power-on transitions a drive applies:
+ * zones that were open come back Closed, or Empty when nothing was
+ * written and no descriptor extension is valid.  The file is untrusted
+ * input: every problem stops the namespace with an error that names the
+ * file, and nothing is reinitialised unless the user asks for it
+ * (zoned.zone_file_reinit=on).
+ */
+
+#include "qemu/osdep.h"
+#include <sys/mman.h>
+#include "qapi/error.h"
+#include "qemu/crc32c.h"
+#include "qemu/error-report.h"
+#include "qemu/notify.h"
+#include "system/system.h"
+
+#include "nvme.h"
+#include "trace.h"
+
+struct NvmeZnsState {
+    char *path;
+    int fd;
+    uint8_t *map;
+    size_t size;
+    NvmeZnsStateZone *zones;
+    Notifier exit_notifier;
+};
+
+typedef struct NvmeZnsGeometry {
+    uint64_t lba_size;
+    uint64_t zone_size;
+    uint64_t zone_cap;
+    uint64_t nr_zones;
+    uint32_t zd_ext_size;
+    uint64_t ext_offset;
+    uint64_t file_size;
+} NvmeZnsGeometry;
+
+static void zns_geometry(NvmeNamespace *ns, NvmeZnsGeometry *g)
+{
+    g->lba_size = ns->lbasz;
+    g->zone_size = ns->zone_size;
+    g->zone_cap = ns->zone_capacity;
+    g->nr_zones = ns->num_zones;
+    g->zd_ext_size = ns->params.zd_extension_size;
+    g->ext_offset = ROUND_UP(NVME_ZNS_STATE_HDR_SIZE +
+                             g->nr_zones * sizeof(NvmeZnsStateZone), 64);
+    g->file_size = ROUND_UP(g->ext_offset + g->nr_zones * g->zd_ext_size,
+                            qemu_real_host_page_size());
+}
+
+static uint32_t hdr_crc(const NvmeZnsStateHdr *h)
+{
+    NvmeZnsStateHdr tmp = *h;
+
+    tmp.crc = 0;
+    return crc32c(0xffffffff, (const uint8_t *)&tmp, sizeof(tmp));
+}
+
+static bool valid_state(uint8_t state)
+{
+    switch (state) {
+    case NVME_ZONE_STATE_EMPTY:
+    case NVME_ZONE_STATE_IMPLICITLY_OPEN:
+    case NVME_ZONE_STATE_EXPLICITLY_OPEN:
+    case NVME_ZONE_STATE_CLOSED:
+    case NVME_ZONE_STATE_READ_ONLY:
+    case NVME_ZONE_STATE_FULL:
+    case NVME_ZONE_STATE_OFFLINE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+#define ZNS_STATE_ATTRS (NVME_ZA_FINISHED_BY_CTLR |   \
+                         NVME_ZA_FINISH_RECOMMENDED | \
+                         NVME_ZA_RESET_RECOMMENDED |  \
+                         NVME_ZA_ZRWA_VALID |         \
+                         NVME_ZA_ZD_EXT_VALID)
+
+static int zns_map(NvmeZnsState *s, size_t size, Error **errp)
+{
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+
+    if (map == MAP_FAILED) {
+        error_setg_errno(errp, errno, "zone state file '%s': cannot map it",
+                         s->path);
+        return -1;
+    }
+    s->map = map;
+    s->size = size;
+    s->zones = (NvmeZnsStateZone *)(s->map + NVME_ZNS_STATE_HDR_SIZE);
+    return 0;
+}
+
+static void zns_unmap(NvmeZnsState *s)
+{
+    if (s->map) {
+        munmap(s->map, s->size);
+        s->map = NULL;
+        s->zones = NULL;
+    }
+}
+
+static int zns_msync(NvmeZnsState *s, Error **errp)
+{
+    if (msync(s->map, s->size, MS_SYNC) < 0) {
+        error_setg_errno(errp, errno, "zone state file '%s': sync failed",
+                         s->path);
+        return -1;
+    }
+    return 0;
+}
+
+/* A new file: every zone Empty, then the header, then make it durable. */
+static int zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
+{
+    NvmeZnsStateHdr *h;
+    g_autofree char *dir = NULL;
+    int dirfd;
+
+    zns_unmap(s);
+    if (ftruncate(s->fd, 0) < 0 || ftruncate(s->fd, g->file_size) < 0) {
+        error_setg_errno(errp, errno, "zone state file '%s': cannot size it "
+                         "to %" PRIu64 " bytes", s->path, g->file_size);
+        return -1;
+    }
+    if (zns_map(s, g->file_size, errp) < 0) {
+        return -1;
+    }
+
+    for (uint64_t i = 0; i < g->nr_zones; i++) {
+        NvmeZnsStateZone *z = &s->zones[i];
+
+        z->state = NVME_ZONE_STATE_EMPTY;
+        z->attrs = 0;
+        z->wp = cpu_to_le64(i * g->zone_size);
+        z->zcap = cpu_to_le64(g->zone_cap);
+    }
+
+    h = (NvmeZnsStateHdr *)s->map;
+    memcpy(h->magic, NVME_ZNS_STATE_MAGIC, sizeof(h->magic));
+    h->version = cpu_to_le32(NVME_ZNS_STATE_VERSION);
+    h->hdr_size = cpu_to_le32(NVME_ZNS_STATE_HDR_SIZE);
+    h->lba_size = cpu_to_le64(g->lba_size);
+    h->zone_size = cpu_to_le64(g->zone_size);
+    h->zone_cap = cpu_to_le64(g->zone_cap);
+    h->nr_zones = cpu_to_le64(g->nr_zones);
+    h->zd_ext_size = cpu_to_le32(g->zd_ext_size);
+    h->desc_size = cpu_to_le32(sizeof(NvmeZnsStateZone));
+    h->ext_offset = cpu_to_le64(g->ext_offset);
+    h->file_size = cpu_to_le64(g->file_size);
+    h->crc = cpu_to_le32(hdr_crc(h));
+
+    if (zns_msync(s, errp) < 0) {
+        return -1;
+    }
+
+    /* the file's name, too, is durable */
+    dir = g_path_get_dirname(s->path);
+    dirfd = qemu_open_old(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd >= 0) {
+        if (fsync(dirfd) < 0) {
+            warn_report("zone state file '%s': cannot sync directory %s: %s",
+                        s->path, dir, strerror(errno));
+        }
+        close(dirfd);
+    }
+
+    trace_nvme_zns_state_init(s->path, g->nr_zones, g->file_size);
+    return 0;
+}
+
+#define CHECK_GEOMETRY(field, what, prop)                                     \
+    if (le64_to_cpu(h->field) != g->field) {                                  \
+        error_setg(errp, "zone state file '%s': %s is %" PRIu64 ", the "     \
+                   "namespace has %" PRIu64 " (%s)", s->path, what,           \
+                   (uint64_t)le64_to_cpu(h->field), (uint64_t)g->field,       \
+                   prop);                                                     \
+        return -1;                                                            \
+    }
+
+/* Check the header of an existing file against the namespace. */
+static int zns_check_header(NvmeZnsState *s, const NvmeZnsGeometry *g,
+                            uint64_t file_size, Error **errp)
+{
+    const NvmeZnsStateHdr *h = (const NvmeZnsStateHdr *)s->map;
+
+    if (memcmp(h->magic, NVME_ZNS_STATE_MAGIC, sizeof(h->magic))) {
+        error_setg(errp, "zone state file '%s': not a zone state file "
+                   "(bad magic)", s->path);
+        return -1;
+    }
+    if (le32_to_cpu(h->version) != NVME_ZNS_STATE_VERSION) {
+        error_setg(errp, "zone state file '%s': version %u, this QEMU "
+                   "reads version %u", s->path, le32_to_cpu(h->version),
+                   NVME_ZNS_STATE_VERSION);
+        return -1;
+    }
+    if (le32_to_cpu(h->crc) != hdr_crc(h)) {
+        error_setg(errp, "zone state file '%s': header checksum mismatch "
+                   "(the header is damaged)", s->path);
+        return -1;
+    }
+    if (le32_to_cpu(h->hdr_size) != NVME_ZNS_STATE_HDR_SIZE ||
+        le32_to_cpu(h->desc_size) != sizeof(NvmeZnsStateZone)) {
+        error_setg(errp, "zone state file '%s': unknown header or zone "
+                   "descriptor size", s->path);
+        return -1;
+    }
+
+    CHECK_GEOMETRY(lba_size, "the LBA size", "logical_block_size");
+    CHECK_GEOMETRY(zone_size, "the zone size in blocks", "zoned.zone_size");
+    CHECK_GEOMETRY(zone_cap, "the zone capacity in blocks",
+                   "zoned.zone_capacity");
+    CHECK_GEOMETRY(nr_zones, "the number of zones",
+                   "the image size over zoned.zone_size");
+    if (le32_to_cpu(h->zd_ext_size) != g->zd_ext_size) {
+        error_setg(errp, "zone state file '%s': the descriptor extension "
+                   "size is %u, the namespace has %u (zoned.descr_ext_size)",
+                   s->path, le32_to_cpu(h->zd_ext_size), g->zd_ext_size);
+        return -1;
+    }
+    if (le64_to_cpu(h->ext_offset) != g->ext_offset ||
+        le64_to_cpu(h->file_size) != g->file_size) {
+        error_setg(errp, "zone state file '%s': inconsistent layout",
+                   s->path);
+        return -1;
+    }
+    if (file_size != g->file_size) {
+        error_setg(errp, "zone state file '%s': %" PRIu64 " bytes, expected "
+                   "%" PRIu64 " (truncated or extended)", s->path, file_size,
+                   g->file_size);
+        return -1;
+    }
+    return 0;
+}
+
+/* Check zone descriptor I of the file. */
+static int zns_check_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i,
+                          Error **errp)
+{
+    const NvmeZnsStateZone *z = &s->zones[i];
+    uint64_t zslba = i * ns->zone_size;
+    uint64_t wp = le64_to_cpu(z->wp);
+
+    if (!valid_state(z->state)) {
+        error_setg(errp, "zone state file '%s': zone %" PRIu64 " has the "
+                   "invalid state 0x%x", s->path, i, z->state);
+        return -1;
+    }
+    if (z->attrs & ~ZNS_STATE_ATTRS ||
+        (z->attrs & NVME_ZA_ZD_EXT_VALID && !ns->params.zd_extension_size)) {
+        error_setg(errp, "zone state file '%s': zone %" PRIu64 " has the "
+                   "invalid attributes 0x%x", s->path, i, z->attrs);
+        return -1;
+    }
+    if (le64_to_cpu(z->zcap) != ns->zone_capacity) {
+        error_setg(errp, "zone state file '%s': zone %" PRIu64 " has the "
+                   "capacity %" PRIu64 ", not %" PRIu64, s->path, i,
+                   (uint64_t)le64_to_cpu(z->zcap), ns->zone_capacity);
+        return -1;
+    }
+    if (wp < zslba || wp > zslba + ns->zone_capacity ||
+        (z->state == NVME_ZONE_STATE_EMPTY && wp != zslba)) {
+        error_setg(errp, "zone state file '%s': zone %" PRIu64 " (state "
+                   "0x%x) has the write pointer 0x%" PRIx64 " outside "
+                   "[0x%" PRIx64 ", 0x%" PRIx64 "]", s->path, i, z->state,
+                   wp, zslba, zslba + ns->zone_capacity);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Power-on: rebuild zone I of NS from the file, closing it if it was open,
+ * and put it on its list.
+ */
+static void zns_load_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i)
+{
+    NvmeZnsStateZone *z = &s->zones[i];
+    NvmeZone *zone = &ns->zone_array[i];
+    uint8_t state = z->state;
+
+    zone->d.wp = le64_to_cpu(z->wp);
+    zone->w_ptr = zone->d.wp;
+    /* a zone random write area does not outlive the power cycle */
+    zone->d.za = z->attrs & ~NVME_ZA_ZRWA_VALID;
+
+    if (state == NVME_ZONE_STATE_IMPLICITLY_OPEN ||
+        state == NVME_ZONE_STATE_EXPLICITLY_OPEN) {
+        if (zone->d.wp != zone->d.zslba ||
+            zone->d.za & NVME_ZA_ZD_EXT_VALID) {
+            state = NVME_ZONE_STATE_CLOSED;
+        } else {
+            state = NVME_ZONE_STATE_EMPTY;
+        }
+        trace_nvme_zns_state_recover(zone->d.zslba, z->state, state);
+    }
+    if (state == NVME_ZONE_STATE_EMPTY || state == NVME_ZONE_STATE_OFFLINE) {
+        zone->d.za = 0;
+    }
+    nvme_set_zone_state(zone, state);
+
+    switch (state) {
+    case NVME_ZONE_STATE_CLOSED:
+        QTAILQ_INSERT_TAIL(&ns->closed_zones, zone, entry);
+        /* counted only when there is a limit; checked by the caller */
+        if (ns->params.max_active_zones) {
+            ns->nr_active_zones++;
+        }
+        break;
+    case NVME_ZONE_STATE_FULL:
+        QTAILQ_INSERT_TAIL(&ns->full_zones, zone, entry);
+        break;
+    default:
+        break;
+    }
+
+    z->state = state;
+    z->attrs = zone->d.za;
+}
+
+static int zns_load(NvmeZnsState *s, NvmeNamespace *ns, Error **errp)
+{
+    for (uint64_t i = 0; i < ns->num_zones; i++) {
+        if (zns_check_zone(s, ns, i, errp) < 0) {
+            return -1;
+        }
+    }
+
+    for (uint64_t i = 0; i < ns->num_zones; i++) {
+        zns_load_zone(s, ns, i);
+    }
+
+    if (ns->params.max_active_zones &&
+        ns->nr_active_zones > ns->params.max_active_zones) {
+        error_setg(errp, "zone state file '%s': %d zones are active, more "
+                   "than zoned.max_active=%u", s->path, ns->nr_active_zones,
+                   ns->params.max_active_zones);
+        return -1;
+    }
+    return 0;
+}
+
+static void zns_exit_notify(Notifier *notifier, void *data)
+{
+    NvmeZnsState *s = container_of(notifier, NvmeZnsState, exit_notifier);
+    Error *err = NULL;
+
+    if (zns_msync(s, &err) < 0) {
+        error_report_err(err);
+    }
+}
+
+static void zns_free(NvmeZnsState *s)
+{
+    zns_unmap(s);
+    if (s->fd >= 0) {
+        qemu_unlock_fd(s->fd, 0, 0);
+        close(s->fd);
+    }
+    g_free(s->path);
+    g_free(s);
+}
+
+/* Point the namespace's descriptor extensions into the mapping. */
+static void zns_attach(NvmeZnsState *s, NvmeNamespace *ns)
+{
+    const NvmeZnsStateHdr *h = (const NvmeZnsStateHdr *)s->map;
+
+    g_free(ns->zd_extensions);
+    ns->zd_extensions = ns->params.zd_extension_size ?
+                        s->map + le64_to_cpu(h->ext_offset) : NULL;
+    ns->zstate = s;
+    s->exit_notifier.notify = zns_exit_notify;
+    qemu_add_exit_notifier(&s->exit_notifier);
+}
+
+bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp)
+{
+    const char *path = ns->params.zone_file;
+    NvmeZnsState *s = g_new0(NvmeZnsState, 1);
+    NvmeZnsGeometry g;
+    struct stat st;
+    int64_t start = get_clock();
+
+    s->path = g_strdup(path);
+    s->fd = qemu_create(path, O_RDWR | O_CLOEXEC, 0600, errp);
+    if (s->fd < 0) {
+        goto fail;
+    }
+    if (qemu_lock_fd(s->fd, 0, 0, true)) {
+        error_setg(errp, "zone state file '%s' is in use by another process",
+                   path);
+        close(s->fd);
+        s->fd = -1;
+        goto fail;
+    }
+    if (fstat(s->fd, &st) < 0) {
+        error_setg_errno(errp, errno, "zone state file '%s': cannot stat it",
+                         path);
+        goto fail;
+    }
+
+    zns_geometry(ns, &g);
+
+    if (st.st_size == 0 || ns->params.zone_file_reinit) {
+        if (st.st_size && ns->params.zone_file_reinit) {
+            warn_report("zone state file '%s': reinitialised, every zone "
+                        "is Empty (zoned.zone_file_reinit=on)", path);
+        }
+        if (zns_init(s, &g, errp) < 0) {
+            goto fail;
+        }
+    } else {
+        if (st.st_size < NVME_ZNS_STATE_HDR_SIZE) {
+            error_setg(errp, "zone state file '%s': %" PRId64 " bytes, too "
+                       "short for a header (truncated)", path,
+                       (int64_t)st.st_size);
+            goto fail;
+        }
+        if (zns_map(s, st.st_size, errp) < 0 ||
+            zns_check_header(s, &g, st.st_size, errp) < 0 ||
+            zns_load(s, ns, errp) < 0) {
+            goto fail;
+        }
+    }
+
+    zns_attach(s, ns);
+    trace_nvme_zns_state_open(path, ns->num_zones, ns->nr_active_zones,
+                              (get_clock() - start) / 1000);
+    return true;
+
+fail:
+    zns_free(s);
+    return false;
+}
+
+void nvme_zns_state_close(NvmeNamespace *ns)
+{
+    NvmeZnsState *s = ns->zstate;
+    Error *err = NULL;
+
+    if (!s) {
+        return;
+    }
+    if (zns_msync(s, &err) < 0) {
+        error_report_err(err);
+    }
+    qemu_remove_exit_notifier(&s->exit_notifier);
+    ns->zd_extensions = NULL;
+    ns->zstate = NULL;
+    zns_free(s);
+}
+
+/* The I/O path: plain stores into the mapping. */
+void nvme_zns_state_update(NvmeNamespace *ns, NvmeZone *zone)
+{
+    NvmeZnsStateZone *z;
+
+    if (!ns->zstate) {
+        return;
+    }
+    z = &ns->zstate->zones[zone - ns->zone_array];
+    z->state = nvme_get_zone_state(zone);
+    z->attrs = zone->d.za;
+    z->wp = cpu_to_le64(zone->d.wp);
+}
+
+void nvme_zns_state_update_all(NvmeNamespace *ns)
+{
+    for (uint32_t i = 0; ns->zstate && i < ns->num_zones; i++) {
+        nvme_zns_state_update(ns, &ns->zone_array[i]);
+    }
+}
+
+int nvme_zns_state_sync(NvmeNamespace *ns)
+{
+    Error *err = NULL;
+
+    if (!ns->zstate) {
+        return 0;
+    }
+    trace_nvme_zns_state_sync(ns->zstate->path);
+    if (zns_msync(ns->zstate, &err) < 0) {
+        error_report_err(err);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * After a Format NVM: the zone array was rebuilt for the new format, every
+ * zone Empty.  Lay the file out anew for that geometry.
+ */
+int nvme_zns_state_reformat(NvmeNamespace *ns, Error **errp)
+{
+    NvmeZnsState *s = ns->zstate;
+    NvmeZnsGeometry g;
+
+    if (!s) {
+        return 0;
+    }
+    zns_geometry(ns, &g);
+    ns->zd_extensions = NULL;
+    if (zns_init(s, &g, errp) < 0) {
+        return -1;
+    }
+    if (ns->params.zd_extension_size) {
+        ns->zd_extensions = s->map + g.ext_offset;
+    }
+    return 0;
+}

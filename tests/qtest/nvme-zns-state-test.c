@@ -1,0 +1,639 @@
+/*
+ * QTest testcase for the persistent zone state of zoned NVMe namespaces
+ *
+ * Copyright (c) 2026 The qemu-nvme-ns authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ *
+ * A static zoned nvme-ns with zoned.zone_file: zone states, write pointers
+ * and descriptor extensions across stop/start (graceful, with a controller
+ * shutdown, without one, and after SIGKILL), the power-on transitions of
+ * open zones, the open and active limits after a load, and every way the
+ * file can be refused.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bswap.h"
+#include "qemu/units.h"
+#include "libqtest.h"
+#include "libqos/nvme-admin.h"
+
+#define SLOT 4
+#define IMG_SIZE (16 * MiB)
+#define ZSZE 2048               /* 1 MiB zones of 512-byte blocks */
+#define ZCAP 1536               /* 768 KiB usable */
+#define NZONES (IMG_SIZE / 512 / ZSZE)
+#define ZDES 64
+
+enum {
+    ZSA_CLOSE = 0x1,
+    ZSA_FINISH = 0x2,
+    ZSA_OPEN = 0x3,
+    ZSA_RESET = 0x4,
+    ZSA_OFFLINE = 0x5,
+    ZSA_SET_ZDE = 0x10,
+};
+
+typedef struct Zns {
+    char *dir;
+    char *img;
+    char *zfile;
+    const char *opts;       /* extra nvme-ns properties */
+    QNvmeMachine *m;
+    QNvmeCtrl *c;
+} Zns;
+
+/* One zone as Report Zones shows it. */
+typedef struct Zone {
+    uint8_t state;
+    uint8_t attrs;
+    uint64_t zcap;
+    uint64_t zslba;
+    uint64_t wp;
+    uint8_t ext[ZDES];
+} Zone;
+
+static char *cmdline(Zns *z, const char *zfile, const char *opts)
+{
+    return g_strdup_printf("-drive file=%s,if=none,id=z0,format=raw "
+                           "-device nvme,addr=%d.0,serial=zns0 "
+                           "-device nvme-ns,drive=z0,nsid=1,zoned=on,"
+                           "zoned.zone_size=1M,zoned.zone_capacity=768K,"
+                           "zoned.descr_ext_size=%d,zoned.max_open=3,"
+                           "zoned.max_active=5,zoned.zone_file=%s%s",
+                           z->img, SLOT, ZDES, zfile, opts ? opts : "");
+}
+
+static void zns_start(Zns *z)
+{
+    g_autofree char *args = cmdline(z, z->zfile, z->opts);
+
+    z->m = qnvme_machine_start("%s", args);
+    z->c = qnvme_ctrl_open(z->m, SLOT);
+}
+
+static Zns *zns_new(void)
+{
+    Zns *z = g_new0(Zns, 1);
+    int fd;
+
+    z->dir = qnvme_tmpdir_new();
+    z->img = g_build_filename(z->dir, "zns.img", NULL);
+    z->zfile = g_build_filename(z->dir, "zns.zones", NULL);
+    fd = open(z->img, O_CREAT | O_RDWR, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, IMG_SIZE), ==, 0);
+    close(fd);
+    zns_start(z);
+    return z;
+}
+
+static void zns_stop(Zns *z)
+{
+    qnvme_ctrl_close(z->c);
+    qnvme_machine_stop(z->m);
+    z->c = NULL;
+    z->m = NULL;
+}
+
+static void zns_free(Zns *z)
+{
+    if (z->m) {
+        zns_stop(z);
+    }
+    qnvme_tmpdir_free(z->dir);
+    g_free(z->img);
+    g_free(z->zfile);
+    g_free(z);
+}
+
+typedef enum Restart {
+    RESTART_SHUTDOWN,   /* CC.SHN, then quit */
+    RESTART_QUIT,       /* quit without a controller shutdown */
+    RESTART_KILL,       /* SIGKILL */
+} Restart;
+
+static void zns_restart(Zns *z, Restart how)
+{
+    if (how == RESTART_SHUTDOWN) {
+        qnvme_ctrl_shutdown(z->c);
+    }
+    qnvme_ctrl_close(z->c);
+    if (how == RESTART_KILL) {
+        z->m = qnvme_machine_crash_restart(z->m);
+    } else {
+        z->m = qnvme_machine_restart(z->m);
+    }
+    z->c = qnvme_ctrl_open(z->m, SLOT);
+}
+
+static QNvmeResult zone_send(Zns *z, uint32_t zone, uint8_t zsa, void *buf,
+                             size_t len)
+{
+    uint64_t slba = (uint64_t)zone * ZSZE;
+    NvmeCmd cmd = {
+        .opcode = NVME_CMD_ZONE_MGMT_SEND,
+        .nsid = cpu_to_le32(1),
+        .cdw10 = cpu_to_le32(slba),
+        .cdw11 = cpu_to_le32(slba >> 32),
+        .cdw13 = cpu_to_le32(zsa),
+    };
+
+    return qnvme_io(z->c, &cmd, buf, len, QNVME_TO_DEV);
+}
+
+static void zone_send_ok(Zns *z, uint32_t zone, uint8_t zsa)
+{
+    g_assert_cmphex(zone_send(z, zone, zsa, NULL, 0).status, ==,
+                    NVME_SUCCESS);
+}
+
+static void set_zde_ok(Zns *z, uint32_t zone, uint8_t seed)
+{
+    uint8_t ext[ZDES];
+
+    memset(ext, seed, sizeof(ext));
+    g_assert_cmphex(zone_send(z, zone, ZSA_SET_ZDE, ext, sizeof(ext)).status,
+                    ==, NVME_SUCCESS);
+}
+
+/* Extended Report Zones of every zone into ZONES. */
+static void report(Zns *z, Zone *zones)
+{
+    size_t dsz = 64 + ZDES;
+    size_t len = 64 + NZONES * dsz;
+    g_autofree uint8_t *buf = g_malloc0(len);
+    NvmeCmd cmd = {
+        .opcode = NVME_CMD_ZONE_MGMT_RECV,
+        .nsid = cpu_to_le32(1),
+        .cdw12 = cpu_to_le32(len / 4 - 1),
+        .cdw13 = cpu_to_le32(1),        /* ZRA: extended report, all zones */
+    };
+
+    g_assert_cmphex(qnvme_io(z->c, &cmd, buf, len, QNVME_FROM_DEV).status,
+                    ==, NVME_SUCCESS);
+    g_assert_cmpuint(ldq_le_p(buf), ==, NZONES);
+    for (int i = 0; i < NZONES; i++) {
+        const uint8_t *d = buf + 64 + i * dsz;
+
+        zones[i].state = d[1] >> 4;
+        zones[i].attrs = d[2];
+        zones[i].zcap = ldq_le_p(d + 8);
+        zones[i].zslba = ldq_le_p(d + 16);
+        zones[i].wp = ldq_le_p(d + 24);
+        memcpy(zones[i].ext, d + 64, ZDES);
+    }
+}
+
+/* Each block's bytes depend on its LBA only. */
+static void pattern(uint8_t *buf, size_t len, uint64_t lba)
+{
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = (uint8_t)((lba + i / 512) * 7 + i % 512);
+    }
+}
+
+/* Write NLB blocks at the write pointer of ZONE (at WP). */
+static void write_at(Zns *z, uint64_t lba, uint32_t nlb)
+{
+    g_autofree uint8_t *buf = g_malloc(nlb * 512);
+
+    pattern(buf, nlb * 512, lba);
+    g_assert_cmphex(qnvme_write(z->c, 1, lba, nlb, buf, nlb * 512).status,
+                    ==, NVME_SUCCESS);
+}
+
+/* Read back what write_at() wrote, in reads within MDTS. */
+static void assert_data(Zns *z, uint64_t lba, uint32_t nlb)
+{
+    uint32_t chunk = MIN(nlb, 256);
+    g_autofree uint8_t *want = g_malloc(chunk * 512);
+    g_autofree uint8_t *got = g_malloc(chunk * 512);
+
+    g_assert_cmpuint(nlb % chunk, ==, 0);
+    for (uint32_t done = 0; done < nlb; done += chunk) {
+        pattern(want, chunk * 512, lba + done);
+        g_assert_cmphex(qnvme_read(z->c, 1, lba + done, chunk, got,
+                                   chunk * 512).status, ==, NVME_SUCCESS);
+        g_assert_cmpmem(got, chunk * 512, want, chunk * 512);
+    }
+}
+
+static uint64_t zslba(uint32_t zone)
+{
+    return (uint64_t)zone * ZSZE;
+}
+
+/*
+ * Zones 0..7 in every state the commands can make:
+ *   0 Empty, 1 implicitly open (8 blocks written), 2 explicitly open with
+ *   nothing written, 3 explicitly open (16 written), 4 Closed (24 written),
+ *   5 Full by writes, 6 Full by Finish (4 written), 7 Closed by a
+ *   descriptor extension.
+ */
+static void make_states(Zns *z)
+{
+    zone_send_ok(z, 2, ZSA_OPEN);
+    zone_send_ok(z, 3, ZSA_OPEN);
+    write_at(z, zslba(3), 16);
+    write_at(z, zslba(4), 24);
+    zone_send_ok(z, 4, ZSA_CLOSE);
+    for (int i = 0; i < ZCAP / 256; i++) {
+        write_at(z, zslba(5) + i * 256, 256);
+    }
+    write_at(z, zslba(6), 4);
+    zone_send_ok(z, 6, ZSA_FINISH);
+    set_zde_ok(z, 7, 0xa7);
+    /* last: with three zones open, an earlier one would be auto-closed */
+    write_at(z, zslba(1), 8);
+}
+
+static void assert_zone(const Zone *zn, int i, uint8_t state, uint64_t wp)
+{
+    g_test_message("zone %d: state 0x%x wp 0x%" PRIx64, i, zn->state, zn->wp);
+    g_assert_cmpuint(zn->zslba, ==, zslba(i));
+    g_assert_cmpuint(zn->zcap, ==, ZCAP);
+    g_assert_cmphex(zn->state, ==, state);
+    if (state != NVME_ZONE_STATE_FULL) {
+        g_assert_cmphex(zn->wp, ==, wp);
+    }
+}
+
+/* What make_states() leaves after a power cycle, open zones closed. */
+static void assert_states_after_power_cycle(Zns *z)
+{
+    Zone zones[NZONES];
+    uint8_t ext[ZDES];
+
+    report(z, zones);
+    assert_zone(&zones[0], 0, NVME_ZONE_STATE_EMPTY, zslba(0));
+    assert_zone(&zones[1], 1, NVME_ZONE_STATE_CLOSED, zslba(1) + 8);
+    assert_zone(&zones[2], 2, NVME_ZONE_STATE_EMPTY, zslba(2));
+    assert_zone(&zones[3], 3, NVME_ZONE_STATE_CLOSED, zslba(3) + 16);
+    assert_zone(&zones[4], 4, NVME_ZONE_STATE_CLOSED, zslba(4) + 24);
+    assert_zone(&zones[5], 5, NVME_ZONE_STATE_FULL, 0);
+    assert_zone(&zones[6], 6, NVME_ZONE_STATE_FULL, 0);
+    assert_zone(&zones[7], 7, NVME_ZONE_STATE_CLOSED, zslba(7));
+    g_assert_cmphex(zones[7].attrs & NVME_ZA_ZD_EXT_VALID, !=, 0);
+    memset(ext, 0xa7, sizeof(ext));
+    g_assert_cmpmem(zones[7].ext, ZDES, ext, ZDES);
+    for (int i = 8; i < NZONES; i++) {
+        assert_zone(&zones[i], i, NVME_ZONE_STATE_EMPTY, zslba(i));
+    }
+
+    assert_data(z, zslba(1), 8);
+    assert_data(z, zslba(3), 16);
+    assert_data(z, zslba(4), 24);
+    assert_data(z, zslba(5), ZCAP);
+    assert_data(z, zslba(6), 4);
+}
+
+static void states_survive(Restart how)
+{
+    Zns *z = zns_new();
+    Zone zones[NZONES];
+
+    make_states(z);
+    report(z, zones);
+    g_assert_cmphex(zones[1].state, ==, NVME_ZONE_STATE_IMPLICITLY_OPEN);
+    g_assert_cmphex(zones[2].state, ==, NVME_ZONE_STATE_EXPLICITLY_OPEN);
+    g_assert_cmphex(zones[3].state, ==, NVME_ZONE_STATE_EXPLICITLY_OPEN);
+    if (how == RESTART_KILL) {
+        /* what the guest was told is durable is at least this */
+        g_assert_cmphex(qnvme_flush(z->c, 1).status, ==, NVME_SUCCESS);
+    }
+
+    zns_restart(z, how);
+    assert_states_after_power_cycle(z);
+
+    /* and the writes go on at the write pointers */
+    write_at(z, zslba(1) + 8, 8);
+    write_at(z, zslba(3) + 16, 8);
+    zns_restart(z, how);
+    report(z, zones);
+    assert_zone(&zones[1], 1, NVME_ZONE_STATE_CLOSED, zslba(1) + 16);
+    assert_zone(&zones[3], 3, NVME_ZONE_STATE_CLOSED, zslba(3) + 24);
+    assert_data(z, zslba(1), 16);
+    zns_free(z);
+}
+
+static void test_states_shutdown(void)
+{
+    states_survive(RESTART_SHUTDOWN);
+}
+
+static void test_states_no_shutdown(void)
+{
+    states_survive(RESTART_QUIT);
+}
+
+static void test_states_killed(void)
+{
+    states_survive(RESTART_KILL);
+}
+
+/*
+ * Report Zones after a clean restart equals Report Zones before it, but
+ * for the open zones, which the shutdown closed.
+ */
+static void test_report_equal(void)
+{
+    Zns *z = zns_new();
+    Zone before[NZONES], after[NZONES];
+
+    make_states(z);
+    report(z, before);
+    zns_restart(z, RESTART_SHUTDOWN);
+    report(z, after);
+    for (int i = 0; i < NZONES; i++) {
+        Zone want = before[i];
+
+        if (want.state == NVME_ZONE_STATE_IMPLICITLY_OPEN ||
+            want.state == NVME_ZONE_STATE_EXPLICITLY_OPEN) {
+            want.state = want.wp == want.zslba ? NVME_ZONE_STATE_EMPTY :
+                                                 NVME_ZONE_STATE_CLOSED;
+        }
+        g_assert_cmpmem(&after[i], sizeof(Zone), &want, sizeof(Zone));
+    }
+    zns_free(z);
+}
+
+/* Read Only and Offline cannot be reached by commands: edit the file. */
+static void poke_state(Zns *z, uint32_t zone, uint8_t state)
+{
+    int fd = open(z->zfile, O_RDWR);
+    off_t off = 4096 + zone * 32;
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pwrite(fd, &state, 1, off), ==, 1);
+    close(fd);
+}
+
+static void test_read_only_offline(void)
+{
+    Zns *z = zns_new();
+    Zone zones[NZONES];
+
+    write_at(z, zslba(9), 32);
+    zone_send_ok(z, 9, ZSA_FINISH);
+    zns_stop(z);
+    poke_state(z, 9, NVME_ZONE_STATE_READ_ONLY);
+    poke_state(z, 10, NVME_ZONE_STATE_OFFLINE);
+    zns_start(z);
+
+    report(z, zones);
+    g_assert_cmphex(zones[9].state, ==, NVME_ZONE_STATE_READ_ONLY);
+    g_assert_cmphex(zones[10].state, ==, NVME_ZONE_STATE_OFFLINE);
+    assert_data(z, zslba(9), 32);
+
+    /* Read Only -> Offline by command, and that persists too */
+    zone_send_ok(z, 9, ZSA_OFFLINE);
+    zns_restart(z, RESTART_QUIT);
+    report(z, zones);
+    g_assert_cmphex(zones[9].state, ==, NVME_ZONE_STATE_OFFLINE);
+    g_assert_cmphex(zones[10].state, ==, NVME_ZONE_STATE_OFFLINE);
+    zns_free(z);
+}
+
+/*
+ * max_active=5, max_open=3.  Four zones active after the load (all of them
+ * Closed): one more zone can become active, and three can be open.
+ */
+static void test_limits_after_load(void)
+{
+    Zns *z = zns_new();
+
+    write_at(z, zslba(0), 1);
+    write_at(z, zslba(1), 1);
+    zone_send_ok(z, 2, ZSA_OPEN);
+    write_at(z, zslba(2), 1);
+    set_zde_ok(z, 3, 0x33);
+    zns_restart(z, RESTART_KILL);
+
+    /* active: 0, 1, 2, 3 (Closed); open: none */
+    zone_send_ok(z, 4, ZSA_OPEN);
+    g_assert_cmphex(QNVME_STATUS(zone_send(z, 5, ZSA_OPEN, NULL, 0).status),
+                    ==, NVME_ZONE_TOO_MANY_ACTIVE);
+    zone_send_ok(z, 0, ZSA_OPEN);
+    zone_send_ok(z, 1, ZSA_OPEN);
+    g_assert_cmphex(QNVME_STATUS(zone_send(z, 2, ZSA_OPEN, NULL, 0).status),
+                    ==, NVME_ZONE_TOO_MANY_OPEN);
+    /* resetting a zone gives an active resource back */
+    zone_send_ok(z, 3, ZSA_RESET);
+    zone_send_ok(z, 0, ZSA_CLOSE);
+    zone_send_ok(z, 5, ZSA_OPEN);
+    zns_free(z);
+}
+
+static void expect_refused(Zns *z, const char *opts, const char *needle)
+{
+    g_autofree char *args = cmdline(z, z->zfile, opts);
+    g_autofree char *err = qnvme_machine_expect_fail("%s", args);
+
+    g_assert_nonnull(err);
+    if (!strstr(err, needle) || !strstr(err, z->zfile)) {
+        g_test_message("stderr: %s", err);
+    }
+    g_assert_nonnull(strstr(err, needle));
+    g_assert_nonnull(strstr(err, z->zfile));
+}
+
+/* A file with some state, QEMU stopped. */
+static Zns *zns_with_state(void)
+{
+    Zns *z = zns_new();
+
+    write_at(z, zslba(1), 8);
+    set_zde_ok(z, 2, 0x22);
+    zns_stop(z);
+    return z;
+}
+
+static void test_geometry_mismatch(void)
+{
+    Zns *z = zns_with_state();
+    Zone zones[NZONES];
+
+    expect_refused(z, ",zoned.zone_size=2M", "zone size");
+    expect_refused(z, ",zoned.zone_capacity=512K", "zone capacity");
+    expect_refused(z, ",zoned.descr_ext_size=128", "descriptor extension");
+    expect_refused(z, ",logical_block_size=4096,physical_block_size=4096",
+                   "LBA size");
+    g_assert_cmpint(truncate(z->img, IMG_SIZE * 2), ==, 0);
+    expect_refused(z, NULL, "number of zones");
+    g_assert_cmpint(truncate(z->img, IMG_SIZE), ==, 0);
+
+    /* none of that touched the file */
+    zns_start(z);
+    report(z, zones);
+    assert_zone(&zones[1], 1, NVME_ZONE_STATE_CLOSED, zslba(1) + 8);
+    assert_zone(&zones[2], 2, NVME_ZONE_STATE_CLOSED, zslba(2));
+    zns_stop(z);
+
+    /* only an explicit request starts afresh */
+    z->opts = ",zoned.zone_size=2M,zoned.zone_file_reinit=on";
+    zns_start(z);
+    g_assert_cmphex(zone_send(z, 0, ZSA_OPEN, NULL, 0).status, ==,
+                    NVME_SUCCESS);
+    zns_free(z);
+}
+
+static void corrupt(const char *path, off_t off, uint8_t val)
+{
+    int fd = open(path, O_RDWR);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pwrite(fd, &val, 1, off), ==, 1);
+    close(fd);
+}
+
+static void save(const char *path, char **data, gsize *len)
+{
+    g_assert_true(g_file_get_contents(path, data, len, NULL));
+}
+
+static void restore(const char *path, const char *data, gsize len)
+{
+    g_assert_true(g_file_set_contents(path, data, len, NULL));
+}
+
+static void test_damaged(void)
+{
+    Zns *z = zns_with_state();
+    g_autofree char *good = NULL;
+    gsize len;
+
+    save(z->zfile, &good, &len);
+
+    g_assert_cmpint(truncate(z->zfile, 100), ==, 0);
+    expect_refused(z, NULL, "truncated");
+    restore(z->zfile, good, len);
+    g_assert_cmpint(truncate(z->zfile, len - 4096), ==, 0);
+    expect_refused(z, NULL, "truncated");
+    restore(z->zfile, good, len);
+
+    corrupt(z->zfile, 0, 'X');
+    expect_refused(z, NULL, "bad magic");
+    restore(z->zfile, good, len);
+
+    corrupt(z->zfile, 40, 0x55);    /* inside the geometry */
+    expect_refused(z, NULL, "checksum");
+    restore(z->zfile, good, len);
+
+    corrupt(z->zfile, 4096 + 3 * 32, 0x7);
+    expect_refused(z, NULL, "zone 3 has the invalid state");
+    restore(z->zfile, good, len);
+
+    corrupt(z->zfile, 4096 + 1 * 32 + 8 + 3, 0x40);    /* wp far away */
+    expect_refused(z, NULL, "zone 1 (state 0x");
+    restore(z->zfile, good, len);
+
+    corrupt(z->zfile, 4096 + 5 * 32 + 1, 0x40);
+    expect_refused(z, NULL, "zone 5 has the invalid attributes");
+    restore(z->zfile, good, len);
+
+    /* the original still loads, untouched by all of this */
+    zns_start(z);
+    zns_free(z);
+}
+
+static void test_lock(void)
+{
+    Zns *z = zns_new();
+    g_autofree char *img2 = g_build_filename(z->dir, "other.img", NULL);
+    g_autofree char *err = NULL;
+    int fd = open(img2, O_CREAT | O_RDWR, 0600);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, IMG_SIZE), ==, 0);
+    close(fd);
+    err = qnvme_machine_expect_fail(
+        "-drive file=%s,if=none,id=z0,format=raw "
+        "-device nvme,serial=zns1 -device nvme-ns,drive=z0,zoned=on,"
+        "zoned.zone_size=1M,zoned.zone_file=%s", img2, z->zfile);
+    g_assert_nonnull(strstr(err, "in use by another process"));
+    zns_free(z);
+}
+
+static void test_needs_zoned(void)
+{
+    Zns *z = zns_new();
+    g_autofree char *err = NULL;
+
+    zns_stop(z);
+    err = qnvme_machine_expect_fail(
+        "-drive file=%s,if=none,id=z0,format=raw "
+        "-device nvme,serial=zns1 -device nvme-ns,drive=z0,"
+        "zoned.zone_file=%s", z->img, z->zfile);
+    g_assert_nonnull(strstr(err, "zoned.zone_file needs zoned=on"));
+    zns_free(z);
+}
+
+static void test_new_file(void)
+{
+    Zns *z = zns_new();
+    struct stat st;
+
+    g_assert_cmpint(stat(z->zfile, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+    g_assert_cmpint(st.st_size % 4096, ==, 0);
+    g_assert_cmpint(st.st_size, >=, 4096 + NZONES * (32 + ZDES));
+    zns_free(z);
+}
+
+/* Format NVM of a zoned namespace: every zone Empty, and it persists. */
+static void test_format(void)
+{
+    Zns *z = zns_new();
+    Zone zones[NZONES];
+    NvmeIdNsZoned idz;
+
+    make_states(z);
+    g_assert_cmphex(qnvme_format(z->c, 1, 0, 0, 0, 0).status, ==,
+                    NVME_SUCCESS);
+    report(z, zones);
+    for (int i = 0; i < NZONES; i++) {
+        assert_zone(&zones[i], i, NVME_ZONE_STATE_EMPTY, zslba(i));
+        g_assert_cmphex(zones[i].attrs, ==, 0);
+    }
+    write_at(z, zslba(2), 4);
+    zns_restart(z, RESTART_KILL);
+    report(z, zones);
+    assert_zone(&zones[2], 2, NVME_ZONE_STATE_CLOSED, zslba(2) + 4);
+    assert_zone(&zones[5], 5, NVME_ZONE_STATE_EMPTY, zslba(5));
+    g_assert_cmphex(zones[7].attrs, ==, 0);
+
+    /* the zone format of LBA format 4 (4 KiB): 1 MiB is 256 blocks */
+    g_assert_cmphex(qnvme_identify(z->c, NVME_ID_CNS_CS_NS, 1, 0,
+                                   NVME_CSI_ZONED, &idz).status, ==,
+                    NVME_SUCCESS);
+    g_assert_cmpuint(le64_to_cpu(idz.lbafe[0].zsze), ==, ZSZE);
+    g_assert_cmpuint(le64_to_cpu(idz.lbafe[4].zsze), ==, 256);
+    g_assert_cmpuint(idz.lbafe[4].zdes, ==, ZDES / 64);
+    zns_free(z);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    qtest_add_func("/nvme-zns-state/states/shutdown", test_states_shutdown);
+    qtest_add_func("/nvme-zns-state/states/no-shutdown",
+                   test_states_no_shutdown);
+    qtest_add_func("/nvme-zns-state/states/killed", test_states_killed);
+    qtest_add_func("/nvme-zns-state/report-equal", test_report_equal);
+    qtest_add_func("/nvme-zns-state/read-only-offline",
+                   test_read_only_offline);
+    qtest_add_func("/nvme-zns-state/limits-after-load",
+                   test_limits_after_load);
+    qtest_add_func("/nvme-zns-state/geometry-mismatch",
+                   test_geometry_mismatch);
+    qtest_add_func("/nvme-zns-state/damaged", test_damaged);
+    qtest_add_func("/nvme-zns-state/lock", test_lock);
+    qtest_add_func("/nvme-zns-state/needs-zoned", test_needs_zoned);
+    qtest_add_func("/nvme-zns-state/new-file", test_new_file);
+    qtest_add_func("/nvme-zns-state/format", test_format);
+
+    return g_test_run();
+}
