@@ -43,14 +43,54 @@ static bool same_dir(const char *a, const char *b)
     return ra && rb && !strcmp(ra, rb);
 }
 
+/*
+ * Check a zone format; WHAT names its source in errors.  Sizes are whole
+ * 4 KiB units, so that every LBA format has whole zones.
+ */
+static bool zone_fmt_check(const NvmeNsZoneFormat *zf, const char *what,
+                           Error **errp)
+{
+    if (!zf->zone_size || zf->zone_size % 4096) {
+        error_setg(errp, "%s: the zone size (%" PRIu64 ") must be a "
+                   "non-zero multiple of 4 KiB", what, zf->zone_size);
+        return false;
+    }
+    if (!zf->zone_cap || zf->zone_cap % 4096 ||
+        zf->zone_cap > zf->zone_size) {
+        error_setg(errp, "%s: the zone capacity (%" PRIu64 ") must be a "
+                   "non-zero multiple of 4 KiB, at most the zone size", what,
+                   zf->zone_cap);
+        return false;
+    }
+    if (zf->descr_ext_size % 64 || zf->descr_ext_size > 255 * 64) {
+        error_setg(errp, "%s: the zone descriptor extension size (%u) must "
+                   "be a multiple of 64, at most 16320", what,
+                   zf->descr_ext_size);
+        return false;
+    }
+    if (zf->max_active && zf->max_open > zf->max_active) {
+        error_setg(errp, "%s: max open zones (%u) exceed max active zones "
+                   "(%u)", what, zf->max_open, zf->max_active);
+        return false;
+    }
+    return true;
+}
+
+/* Logical blocks per zone of zone format ZF in LBA format LBAF. */
+static uint64_t zone_blocks(const NvmeNsZoneFormat *zf, uint8_t lbaf)
+{
+    return zf->zone_size >> nvme_lbaf_defaults[lbaf].ds;
+}
+
 /* Check what ns-store.c cannot: that a record describes a namespace. */
 static bool record_check(NvmeNsStore *st, NvmeNsRecord *rec, Error **errp)
 {
     g_autofree char *path = g_build_filename(nvme_ns_store_dir(st),
                                              rec->record, NULL);
-    uint64_t bytes;
+    bool zoned = rec->csi == NVME_CSI_ZONED;
+    uint64_t bytes, slack;
 
-    if (rec->csi != NVME_CSI_NVM) {
+    if (rec->csi != NVME_CSI_NVM && !zoned) {
         error_setg(errp, "%s: key 'csi' is %u, an I/O command set this "
                    "controller cannot create", path, rec->csi);
         return false;
@@ -65,9 +105,27 @@ static bool record_check(NvmeNsStore *st, NvmeNsRecord *rec, Error **errp)
                    path);
         return false;
     }
+    if (zoned) {
+        g_autofree char *what = g_strdup_printf("%s: key 'zoned'", path);
+
+        if (!zone_fmt_check(&rec->zoned, what, errp)) {
+            return false;
+        }
+        if (rec->nsze % zone_blocks(&rec->zoned, rec->lbaf)) {
+            error_setg(errp, "%s: key 'nsze' (%" PRIu64 ") is not a whole "
+                       "number of zones", path, rec->nsze);
+            return false;
+        }
+    }
+
+    /* the image holds NSZE blocks; zones may leave less than one unused */
+    slack = (1ULL << nvme_lbaf_defaults[rec->lbaf].ds) +
+            nvme_lbaf_defaults[rec->lbaf].ms;
+    if (zoned) {
+        slack *= zone_blocks(&rec->zoned, rec->lbaf);
+    }
     if (!ns_bytes(rec->lbaf, rec->nsze, &bytes) || bytes > rec->size ||
-        rec->size - bytes >= (1ULL << nvme_lbaf_defaults[rec->lbaf].ds) +
-                             nvme_lbaf_defaults[rec->lbaf].ms) {
+        rec->size - bytes >= slack) {
         error_setg(errp, "%s: key 'nsze' (%" PRIu64 ") does not fit key "
                    "'size' (%" PRIu64 ") in LBA format %u", path, rec->nsze,
                    rec->size, rec->lbaf);
@@ -83,6 +141,7 @@ static NvmeNamespace *ns_realize(NvmeCtrl *n, NvmeNsRecord *rec,
     NvmeNsStore *st = n->subsys->store;
     const NvmeLBAF *f = &nvme_lbaf_defaults[rec->lbaf];
     g_autofree char *path = nvme_ns_store_image_path(st, rec);
+    g_autofree char *zpath = nvme_ns_store_zone_file_path(st, rec);
     g_autofree char *uuid = qemu_uuid_unparse_strdup(&rec->uuid);
     QDict *opts = qdict_new();
     BlockDriverState *bs;
@@ -113,6 +172,16 @@ static NvmeNamespace *ns_realize(NvmeCtrl *n, NvmeNsRecord *rec,
     qdev_prop_set_uint8(dev, "mset", rec->mset);
     qdev_prop_set_uint8(dev, "pi", rec->pi);
     qdev_prop_set_uint8(dev, "pil", rec->pil);
+    if (zpath) {
+        qdev_prop_set_bit(dev, "zoned", true);
+        qdev_prop_set_uint64(dev, "zoned.zone_size", rec->zoned.zone_size);
+        qdev_prop_set_uint64(dev, "zoned.zone_capacity", rec->zoned.zone_cap);
+        qdev_prop_set_uint32(dev, "zoned.descr_ext_size",
+                             rec->zoned.descr_ext_size);
+        qdev_prop_set_uint32(dev, "zoned.max_open", rec->zoned.max_open);
+        qdev_prop_set_uint32(dev, "zoned.max_active", rec->zoned.max_active);
+        qdev_prop_set_string(dev, "zoned.zone_file", zpath);
+    }
 
     if (!qdev_realize(dev, &n->bus.parent_bus, errp)) {
         goto fail;
@@ -148,12 +217,20 @@ static void attach_stored(NvmeCtrl *n)
 }
 
 static bool load_store(NvmeCtrl *n, const char *path, uint64_t tnvmcap,
-                       bool purge, Error **errp)
+                       bool purge, const NvmeNsZoneFormat *zf, Error **errp)
 {
     NvmeSubsystem *subsys = n->subsys;
     NvmeNsRecord *rec;
     NvmeNsStore *st;
     Error *local_err = NULL;
+
+    subsys->zone_fmt = *zf;
+    if (!subsys->zone_fmt.zone_cap) {
+        subsys->zone_fmt.zone_cap = zf->zone_size;
+    }
+    if (!zone_fmt_check(&subsys->zone_fmt, "auto-ns-zone-*", errp)) {
+        return false;
+    }
 
     st = nvme_ns_store_open(path, tnvmcap, purge, errp);
     if (!st) {
@@ -215,12 +292,14 @@ bool nvme_ns_mgmt_realize(NvmeCtrl *n, Error **errp)
             return false;
         }
         if (!load_store(n, spath, subsys->params.auto_ns_tnvmcap,
-                        subsys->params.auto_ns_purge, errp)) {
+                        subsys->params.auto_ns_purge,
+                        &subsys->params.auto_ns_zoned, errp)) {
             return false;
         }
     } else if (cpath) {
         if (!load_store(n, cpath, n->params.auto_ns_tnvmcap,
-                        n->params.auto_ns_purge, errp)) {
+                        n->params.auto_ns_purge, &n->params.auto_ns_zoned,
+                        errp)) {
             return false;
         }
     } else {
@@ -244,6 +323,29 @@ void nvme_ns_mgmt_id_ctrl(NvmeCtrl *n)
     stq_le_p(&n->id_ctrl.unvmcap[8], 0);
 }
 
+/*
+ * Identify Namespace for the Zoned command set with NSID FFFFFFFFh: what
+ * is common to the zoned namespaces a create makes, above all the zone
+ * format of each LBA format.  False when there is no store.
+ */
+bool nvme_ns_mgmt_id_ns_zoned(NvmeCtrl *n, NvmeIdNsZoned *id)
+{
+    const NvmeNsZoneFormat *zf = &n->subsys->zone_fmt;
+
+    if (!n->subsys->store) {
+        return false;
+    }
+    memset(id, 0, sizeof(*id));
+    /* 0's based, FFFFFFFFh: no limit */
+    id->mar = cpu_to_le32(zf->max_active - 1);
+    id->mor = cpu_to_le32(zf->max_open - 1);
+    for (int i = 0; i < NVME_NS_DEFAULT_NLBAF; i++) {
+        id->lbafe[i].zsze = cpu_to_le64(zone_blocks(zf, i));
+        id->lbafe[i].zdes = zf->descr_ext_size / 64;
+    }
+    return true;
+}
+
 static uint16_t ns_mgmt_err(uint32_t nsid, uint16_t status, const char *why)
 {
     trace_pci_nvme_err_ns_mgmt(nsid, status, why);
@@ -252,7 +354,7 @@ static uint16_t ns_mgmt_err(uint32_t nsid, uint16_t status, const char *why)
 
 /* Check the host-specified fields of a create; fill TMPL from them. */
 static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
-                             NvmeNsRecord *tmpl)
+                             uint8_t csi, NvmeNsRecord *tmpl)
 {
     uint64_t nsze = le64_to_cpu(id->nsze);
     uint64_t ncap = le64_to_cpu(id->ncap);
@@ -292,6 +394,11 @@ static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
         return ns_mgmt_err(0, NVME_NS_INSUFFICIENT_CAPACITY | NVME_DNR,
                            "capacity");
     }
+    /* with a store, a zone format: zones are whole in every LBA format */
+    if (csi == NVME_CSI_ZONED && nsze % zone_blocks(&subsys->zone_fmt, lbaf)) {
+        return ns_mgmt_err(0, NVME_INVALID_FIELD | NVME_DNR,
+                           "nsze is not a whole number of zones");
+    }
 
     for (nsid = 1; nsid <= NVME_MAX_NAMESPACES; nsid++) {
         if (!nvme_subsys_ns(subsys, nsid)) {
@@ -304,7 +411,7 @@ static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
 
     *tmpl = (NvmeNsRecord) {
         .nsid = nsid,
-        .csi = NVME_CSI_NVM,
+        .csi = csi,
         .lbaf = lbaf,
         .mset = NVME_ID_NS_FLBAS_EXTENDED(id->flbas),
         .pi = pi,
@@ -313,6 +420,9 @@ static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
         .nsze = nsze,
         .size = bytes,
     };
+    if (csi == NVME_CSI_ZONED) {
+        tmpl->zoned = subsys->zone_fmt;
+    }
     return NVME_SUCCESS;
 }
 
@@ -325,7 +435,7 @@ static uint16_t ns_mgmt_create(NvmeCtrl *n, NvmeRequest *req)
     Error *err = NULL;
     uint16_t status;
 
-    if (csi != NVME_CSI_NVM) {
+    if (csi != NVME_CSI_NVM && csi != NVME_CSI_ZONED) {
         return ns_mgmt_err(0, NVME_IOCS_NOT_SUPPORTED | NVME_DNR, "csi");
     }
 
@@ -334,7 +444,7 @@ static uint16_t ns_mgmt_create(NvmeCtrl *n, NvmeRequest *req)
         return status;
     }
 
-    status = create_check(subsys, &id, &tmpl);
+    status = create_check(subsys, &id, csi, &tmpl);
     if (status) {
         return status;
     }

@@ -11,7 +11,9 @@
  *   store.lock           held (OFD lock) while a QEMU process uses the store
  *   ns-UUID.json         one record per namespace (see record_to_qdict)
  *   ns-UUID.img          its raw image, sparse
- *   deleted-ns-UUID-T.img  images kept aside by delete with purge off
+ *   ns-UUID.zones        the zone state of a zoned namespace (zns-state.c)
+ *   deleted-ns-UUID-T.*  images and zone files kept aside by delete with
+ *                        purge off
  *
  * Every file this code reads is untrusted: each error names the file and
  * the key or the problem, and nothing is repaired or removed behind the
@@ -29,6 +31,7 @@
 #include "qobject/qnum.h"
 #include "qobject/qstring.h"
 #include "block/block-global-state.h"
+#include "block/nvme.h"
 #include "system/block-backend.h"
 
 #include "ns-store.h"
@@ -241,6 +244,13 @@ static char *image_name(const QemuUUID *uuid)
     return g_strdup_printf("ns-%s.img", u);
 }
 
+static char *zone_file_name(const QemuUUID *uuid)
+{
+    g_autofree char *u = qemu_uuid_unparse_strdup(uuid);
+
+    return g_strdup_printf("ns-%s.zones", u);
+}
+
 static char *record_name(const QemuUUID *uuid)
 {
     g_autofree char *u = qemu_uuid_unparse_strdup(uuid);
@@ -273,12 +283,28 @@ static QDict *record_to_qdict(const NvmeNsRecord *rec)
         qlist_append_int(att, c);
     }
     qdict_put(d, "attached", att);
+    if (rec->zone_file) {
+        QDict *z = qdict_new();
+
+        qdict_put(z, "zone_size", qnum_from_uint(rec->zoned.zone_size));
+        qdict_put(z, "zone_cap", qnum_from_uint(rec->zoned.zone_cap));
+        qdict_put_int(z, "descr_ext_size", rec->zoned.descr_ext_size);
+        qdict_put_int(z, "max_open", rec->zoned.max_open);
+        qdict_put_int(z, "max_active", rec->zoned.max_active);
+        qdict_put_str(z, "zone_file", rec->zone_file);
+        qdict_put(d, "zoned", z);
+    }
     return d;
 }
 
 static const char *const record_keys[] = {
     "schema", "nsid", "uuid", "csi", "lbaf", "mset", "pi", "pil", "shared",
-    "nsze", "size", "image", "attached", NULL
+    "nsze", "size", "image", "attached", "zoned", NULL
+};
+
+static const char *const zoned_keys[] = {
+    "zone_size", "zone_cap", "descr_ext_size", "max_open", "max_active",
+    "zone_file", NULL
 };
 
 static bool record_get_attached(QDict *d, const char *path, NvmeNsRecord *rec,
@@ -313,11 +339,87 @@ static bool is_plain_name(const char *name)
     return name[0] && name[0] != '.' && !strchr(name, '/');
 }
 
+/* Check that NAME (from key KEY) is a regular file in the store. */
+static bool check_file(NvmeNsStore *s, const char *path, const char *key,
+                       const char *name, struct stat *st, Error **errp)
+{
+    g_autofree char *fpath = store_path(s, name);
+
+    if (stat(fpath, st) < 0) {
+        error_setg_errno(errp, errno, "%s: %s %s", path, key, name);
+        return false;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        error_setg(errp, "%s: %s %s is not a regular file", path, key, name);
+        return false;
+    }
+    return true;
+}
+
+/* The "zoned" object of the record of a zoned namespace. */
+static bool record_get_zoned(NvmeNsStore *s, QDict *d, const char *path,
+                             NvmeNsRecord *rec, Error **errp)
+{
+    g_autofree char *zpath = g_strdup_printf("%s: key 'zoned'", path);
+    NvmeNsZoneFormat *zf = &rec->zoned;
+    QObject *o;
+    QDict *z;
+    const char *str;
+    struct stat st;
+    uint64_t v;
+
+    if (rec->csi != NVME_CSI_ZONED) {
+        if (qdict_haskey(d, "zoned")) {
+            error_setg(errp, "%s: key 'zoned' is only for zoned namespaces "
+                       "(csi 2)", path);
+            return false;
+        }
+        return true;
+    }
+
+    o = get_key(d, path, "zoned", QTYPE_QDICT, "an object", errp);
+    if (!o) {
+        return false;
+    }
+    z = qobject_to(QDict, o);
+    if (!get_uint(z, zpath, "zone_size", 1, INT64_MAX, &zf->zone_size,
+                  errp) ||
+        !get_uint(z, zpath, "zone_cap", 1, INT64_MAX, &zf->zone_cap, errp)) {
+        return false;
+    }
+    if (!get_uint(z, zpath, "descr_ext_size", 0, 255 * 64, &v, errp)) {
+        return false;
+    }
+    zf->descr_ext_size = v;
+    if (!get_uint(z, zpath, "max_open", 0, UINT32_MAX, &v, errp)) {
+        return false;
+    }
+    zf->max_open = v;
+    if (!get_uint(z, zpath, "max_active", 0, UINT32_MAX, &v, errp)) {
+        return false;
+    }
+    zf->max_active = v;
+    str = get_str(z, zpath, "zone_file", errp);
+    if (!str) {
+        return false;
+    }
+    if (!is_plain_name(str) || !g_str_has_suffix(str, ".zones")) {
+        error_setg(errp, "%s: key 'zoned.zone_file' must name a .zones file "
+                   "in the store directory", path);
+        return false;
+    }
+    if (!check_keys(z, zpath, zoned_keys, errp) ||
+        !check_file(s, path, "zone file", str, &st, errp)) {
+        return false;
+    }
+    rec->zone_file = g_strdup(str);
+    return true;
+}
+
 static NvmeNsRecord *record_from_qdict(NvmeNsStore *s, QDict *d,
                                        const char *name, Error **errp)
 {
     g_autofree char *path = store_path(s, name);
-    g_autofree char *img_path = NULL;
     g_autofree NvmeNsRecord *rec = g_new0(NvmeNsRecord, 1);
     const char *str;
     struct stat st;
@@ -369,23 +471,18 @@ static NvmeNsRecord *record_from_qdict(NvmeNsStore *s, QDict *d,
         return NULL;
     }
     /* after the keys we need: a renamed key is reported as missing */
-    if (!check_keys(d, path, record_keys, errp)) {
-        return NULL;
-    }
-
-    img_path = store_path(s, str);
-    if (stat(img_path, &st) < 0) {
-        error_setg_errno(errp, errno, "%s: image %s", path, str);
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        error_setg(errp, "%s: image %s is not a regular file", path, str);
+    if (!check_keys(d, path, record_keys, errp) ||
+        !check_file(s, path, "image", str, &st, errp)) {
         return NULL;
     }
     if (st.st_size != rec->size) {
         error_setg(errp, "%s: image %s is %" PRId64 " bytes, the record "
                    "says %" PRIu64, path, str, (int64_t)st.st_size,
                    rec->size);
+        return NULL;
+    }
+
+    if (!record_get_zoned(s, d, path, rec, errp)) {
         return NULL;
     }
 
@@ -399,6 +496,7 @@ static void record_free(NvmeNsRecord *rec)
     if (rec) {
         g_free(rec->image);
         g_free(rec->record);
+        g_free(rec->zone_file);
         g_free(rec);
     }
 }
@@ -457,10 +555,11 @@ static int store_add_record(NvmeNsStore *s, const char *name, Error **errp)
     return 0;
 }
 
-static bool image_has_record(NvmeNsStore *s, const char *name)
+static bool file_has_record(NvmeNsStore *s, const char *name)
 {
     for (int i = 1; i <= NVME_NS_STORE_MAX_NSID; i++) {
-        if (s->ns[i] && !strcmp(s->ns[i]->image, name)) {
+        if (s->ns[i] && (!strcmp(s->ns[i]->image, name) ||
+                         !g_strcmp0(s->ns[i]->zone_file, name))) {
             return true;
         }
     }
@@ -507,12 +606,14 @@ static int store_scan(NvmeNsStore *s, bool is_new, Error **errp)
         }
     }
 
-    /* An image without a record: a create that a crash interrupted. */
+    /* A file without a record: a create that a crash interrupted. */
     for (i = 0; i < names->len; i++) {
         name = g_ptr_array_index(names, i);
-        if (g_str_has_prefix(name, "ns-") && g_str_has_suffix(name, ".img") &&
-            !image_has_record(s, name)) {
-            warn_report("%s: image %s has no record (an interrupted create?); "
+        if (g_str_has_prefix(name, "ns-") &&
+            (g_str_has_suffix(name, ".img") ||
+             g_str_has_suffix(name, ".zones")) &&
+            !file_has_record(s, name)) {
+            warn_report("%s: %s has no record (an interrupted create?); "
                         "it is not loaded and left as it is", s->dir, name);
         }
     }
@@ -647,6 +748,25 @@ char *nvme_ns_store_image_path(NvmeNsStore *s, const NvmeNsRecord *rec)
     return store_path(s, rec->image);
 }
 
+char *nvme_ns_store_zone_file_path(NvmeNsStore *s, const NvmeNsRecord *rec)
+{
+    return rec->zone_file ? store_path(s, rec->zone_file) : NULL;
+}
+
+/* An empty zone state file: zns-state.c initialises it at realize. */
+static int store_create_zone_file(NvmeNsStore *s, const char *name,
+                                  Error **errp)
+{
+    g_autofree char *path = store_path(s, name);
+    int fd = qemu_create(path, O_RDWR | O_EXCL | O_CLOEXEC, 0600, errp);
+
+    if (fd < 0) {
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 static int store_create_image(NvmeNsStore *s, const char *name,
                               uint64_t size, Error **errp)
 {
@@ -713,13 +833,19 @@ NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
     }
     rec->image = image_name(&rec->uuid);
     rec->record = record_name(&rec->uuid);
+    rec->zone_file = tmpl->csi == NVME_CSI_ZONED ?
+                     zone_file_name(&rec->uuid) : NULL;
 
     if (store_create_image(s, rec->image, rec->size, errp) < 0) {
         goto fail;
     }
+    if (rec->zone_file &&
+        store_create_zone_file(s, rec->zone_file, errp) < 0) {
+        goto fail_image;
+    }
     d = record_to_qdict(rec);
     if (store_write_qdict(s, rec->record, d, errp) < 0) {
-        goto fail_image;
+        goto fail_zone_file;
     }
 
     s->ns[rec->nsid] = rec;
@@ -727,6 +853,12 @@ NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
     trace_nvme_ns_store_create(rec->nsid, rec->record, rec->size);
     return rec;
 
+fail_zone_file:
+    if (rec->zone_file) {
+        g_autofree char *zpath = store_path(s, rec->zone_file);
+
+        unlink(zpath);
+    }
 fail_image:
     img_path = store_path(s, rec->image);
     unlink(img_path);
@@ -745,17 +877,38 @@ int nvme_ns_store_update(NvmeNsStore *s, NvmeNsRecord *rec, Error **errp)
     return store_write_qdict(s, rec->record, d, errp);
 }
 
+/* Remove NAME, a file of a deleted namespace, or keep it aside. */
+static void store_discard(NvmeNsStore *s, const NvmeNsRecord *rec,
+                          const char *name, const char *ext)
+{
+    g_autofree char *path = store_path(s, name);
+    g_autofree char *u = NULL;
+    g_autofree char *aside = NULL;
+    g_autofree char *apath = NULL;
+
+    if (s->purge) {
+        if (unlink(path) < 0) {
+            warn_report("%s: cannot remove: %s", path, strerror(errno));
+        }
+        return;
+    }
+    u = qemu_uuid_unparse_strdup(&rec->uuid);
+    aside = g_strdup_printf("deleted-ns-%s-%" PRId64 ".%s", u,
+                            (int64_t)time(NULL), ext);
+    apath = store_path(s, aside);
+    if (rename(path, apath) < 0) {
+        warn_report("%s: cannot rename to %s: %s", path, aside,
+                    strerror(errno));
+    }
+}
+
 int nvme_ns_store_delete(NvmeNsStore *s, uint32_t nsid, Error **errp)
 {
     NvmeNsRecord *rec = nvme_ns_store_get(s, nsid);
     g_autofree char *rpath = NULL;
-    g_autofree char *ipath = NULL;
-    g_autofree char *aside = NULL;
-    g_autofree char *apath = NULL;
 
     assert(rec);
     rpath = store_path(s, rec->record);
-    ipath = store_path(s, rec->image);
 
     /*
      * Without its record the namespace is gone: this is the only step that
@@ -773,20 +926,9 @@ int nvme_ns_store_delete(NvmeNsStore *s, uint32_t nsid, Error **errp)
                     strerror(errno));
     }
 
-    if (s->purge) {
-        if (unlink(ipath) < 0) {
-            warn_report("%s: cannot remove: %s", ipath, strerror(errno));
-        }
-    } else {
-        g_autofree char *u = qemu_uuid_unparse_strdup(&rec->uuid);
-
-        aside = g_strdup_printf("deleted-ns-%s-%" PRId64 ".img", u,
-                                (int64_t)time(NULL));
-        apath = store_path(s, aside);
-        if (rename(ipath, apath) < 0) {
-            warn_report("%s: cannot rename to %s: %s", ipath, aside,
-                        strerror(errno));
-        }
+    store_discard(s, rec, rec->image, "img");
+    if (rec->zone_file) {
+        store_discard(s, rec, rec->zone_file, "zones");
     }
     store_sync_dir(s, NULL);
     trace_nvme_ns_store_delete(nsid, rec->record, s->purge);

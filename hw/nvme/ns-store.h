@@ -25,6 +25,15 @@
 
 typedef struct NvmeNsStore NvmeNsStore;
 
+/* The zone format of a zoned namespace (I/O command set 02h). */
+typedef struct NvmeNsZoneFormat {
+    uint64_t zone_size;         /* bytes */
+    uint64_t zone_cap;          /* bytes */
+    uint32_t descr_ext_size;    /* bytes, a multiple of 64 */
+    uint32_t max_open;          /* 0: no limit */
+    uint32_t max_active;        /* 0: no limit */
+} NvmeNsZoneFormat;
+
 /* What the store keeps of one namespace. */
 typedef struct NvmeNsRecord {
     uint32_t nsid;
@@ -38,10 +47,12 @@ typedef struct NvmeNsRecord {
     uint64_t nsze;      /* in logical blocks of the current format */
     uint64_t size;      /* image bytes; the capacity the namespace consumes */
     DECLARE_BITMAP(attached, NVME_NS_STORE_MAX_CTRLS);
+    NvmeNsZoneFormat zoned; /* zoned namespaces only */
 
     /* owned by the store */
     char *image;        /* file names, relative to the store directory */
     char *record;
+    char *zone_file;    /* zone state, zoned namespaces only */
 } NvmeNsRecord;
 
 /*
@@ -64,17 +75,21 @@ NvmeNsRecord *nvme_ns_store_get(NvmeNsStore *s, uint32_t nsid);
 NvmeNsRecord *nvme_ns_store_next(NvmeNsStore *s, uint32_t nsid);
 /* Absolute path of the image of REC; the caller frees it. */
 char *nvme_ns_store_image_path(NvmeNsStore *s, const NvmeNsRecord *rec);
+/* Absolute path of the zone state file of REC, or NULL; the caller frees. */
+char *nvme_ns_store_zone_file_path(NvmeNsStore *s, const NvmeNsRecord *rec);
 
 /*
- * Create a namespace from TMPL (nsid, csi, format, sharing, size): a new
- * sparse image and its record, in that order.  On failure nothing is left
+ * Create a namespace from TMPL (nsid, csi, format, sharing, size, zone
+ * format): a new sparse image, for a zoned namespace an empty zone state
+ * file (initialised when the namespace is realized), and its record, in
+ * that order.  On failure nothing is left
  * behind.  Returns the store's record.
  */
 NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
                                    Error **errp);
 /* Write REC (a record of the store, changed by the caller) atomically. */
 int nvme_ns_store_update(NvmeNsStore *s, NvmeNsRecord *rec, Error **errp);
-/* Remove the record, then remove (or keep aside) the image. */
+/* Remove the record, then remove (or keep aside) the image and zone file. */
 int nvme_ns_store_delete(NvmeNsStore *s, uint32_t nsid, Error **errp);
 
 #endif /* HW_NVME_NS_STORE_H */

@@ -158,23 +158,23 @@ static void set_zde_ok(Zns *z, uint32_t zone, uint8_t seed)
                     ==, NVME_SUCCESS);
 }
 
-/* Extended Report Zones of every zone into ZONES. */
-static void report(Zns *z, Zone *zones)
+/* Extended Report Zones of the NZONES zones of NSID into ZONES. */
+static void report_ns(QNvmeCtrl *c, uint32_t nsid, int nzones, Zone *zones)
 {
     size_t dsz = 64 + ZDES;
-    size_t len = 64 + NZONES * dsz;
+    size_t len = 64 + nzones * dsz;
     g_autofree uint8_t *buf = g_malloc0(len);
     NvmeCmd cmd = {
         .opcode = NVME_CMD_ZONE_MGMT_RECV,
-        .nsid = cpu_to_le32(1),
+        .nsid = cpu_to_le32(nsid),
         .cdw12 = cpu_to_le32(len / 4 - 1),
         .cdw13 = cpu_to_le32(1),        /* ZRA: extended report, all zones */
     };
 
-    g_assert_cmphex(qnvme_io(z->c, &cmd, buf, len, QNVME_FROM_DEV).status,
+    g_assert_cmphex(qnvme_io(c, &cmd, buf, len, QNVME_FROM_DEV).status,
                     ==, NVME_SUCCESS);
-    g_assert_cmpuint(ldq_le_p(buf), ==, NZONES);
-    for (int i = 0; i < NZONES; i++) {
+    g_assert_cmpuint(ldq_le_p(buf), ==, nzones);
+    for (int i = 0; i < nzones; i++) {
         const uint8_t *d = buf + 64 + i * dsz;
 
         zones[i].state = d[1] >> 4;
@@ -184,6 +184,11 @@ static void report(Zns *z, Zone *zones)
         zones[i].wp = ldq_le_p(d + 24);
         memcpy(zones[i].ext, d + 64, ZDES);
     }
+}
+
+static void report(Zns *z, Zone *zones)
+{
+    report_ns(z->c, 1, NZONES, zones);
 }
 
 /* Each block's bytes depend on its LBA only. */
@@ -614,6 +619,276 @@ static void test_format(void)
     zns_free(z);
 }
 
+/*
+ * Zoned namespaces made with Namespace Management (CSI 02h) in a store
+ * whose zone format is 1 MiB zones of 768 KiB capacity, 64-byte
+ * descriptor extensions.
+ */
+#define POOL (64 * MiB)
+
+static QNvmeMachine *start_store(const char *dir)
+{
+    return qnvme_machine_start("-device nvme,addr=%d.0,serial=zstore,"
+                               "auto-ns-path=%s,auto-ns-tnvmcap=%llu,"
+                               "auto-ns-zone-size=1M,"
+                               "auto-ns-zone-capacity=768K,"
+                               "auto-ns-zone-descr-ext-size=64",
+                               SLOT, dir, (unsigned long long)POOL);
+}
+
+static uint8_t lbads(uint8_t lbaf)
+{
+    return lbaf < 4 ? 9 : 12;
+}
+
+static uint32_t create_zoned(QNvmeCtrl *c, uint8_t lbaf, uint32_t nzones)
+{
+    uint64_t nsze = (uint64_t)nzones * (MiB >> lbads(lbaf));
+    QNvmeResult r = qnvme_ns_create(c, NVME_CSI_ZONED, nsze, nsze, lbaf, 0,
+                                    0);
+    uint16_t cntlid = 0;
+
+    g_assert_cmphex(r.status, ==, NVME_SUCCESS);
+    g_assert_cmphex(qnvme_ns_attach(c, r.dw0, false, &cntlid, 1).status, ==,
+                    NVME_SUCCESS);
+    return r.dw0;
+}
+
+static void write_one(QNvmeCtrl *c, uint32_t nsid, uint8_t lbaf, uint64_t lba)
+{
+    size_t len = 1 << lbads(lbaf);
+    g_autofree uint8_t *buf = g_malloc(len);
+
+    memset(buf, (uint8_t)(nsid + lba), len);
+    g_assert_cmphex(qnvme_write(c, nsid, lba, 1, buf, len).status, ==,
+                    NVME_SUCCESS);
+}
+
+static int count_suffix(const char *dir, const char *suffix)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *name;
+    int n = 0;
+
+    g_assert_nonnull(d);
+    while ((name = g_dir_read_name(d))) {
+        n += g_str_has_suffix(name, suffix);
+    }
+    g_dir_close(d);
+    return n;
+}
+
+static void test_store_each_format(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QNvmeMachine *m = start_store(dir);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT);
+    NvmeIdNsZoned idz;
+    Zone zones[4];
+
+    for (uint8_t lbaf = 0; lbaf < 8; lbaf++) {
+        uint64_t zsze = MiB >> lbads(lbaf);
+        uint32_t nsid = create_zoned(c, lbaf, 4);
+
+        g_assert_cmpuint(nsid, ==, lbaf + 1);
+        g_assert_cmphex(qnvme_identify(c, NVME_ID_CNS_CS_NS, nsid, 0,
+                                       NVME_CSI_ZONED, &idz).status, ==,
+                        NVME_SUCCESS);
+        g_assert_cmpuint(le64_to_cpu(idz.lbafe[lbaf].zsze), ==, zsze);
+        g_assert_cmpuint(idz.lbafe[lbaf].zdes, ==, 1);
+        report_ns(c, nsid, 4, zones);
+        g_assert_cmpuint(zones[3].zslba, ==, 3 * zsze);
+        g_assert_cmpuint(zones[3].zcap, ==, 768 * KiB >> lbads(lbaf));
+        write_one(c, nsid, lbaf, zsze + 0);
+        write_one(c, nsid, lbaf, zsze + 1);
+    }
+    g_assert_cmpint(count_suffix(dir, ".zones"), ==, 8);
+
+    qnvme_ctrl_close(c);
+    m = qnvme_machine_crash_restart(m);
+    c = qnvme_ctrl_open(m, SLOT);
+    for (uint8_t lbaf = 0; lbaf < 8; lbaf++) {
+        uint64_t zsze = MiB >> lbads(lbaf);
+
+        report_ns(c, lbaf + 1, 4, zones);
+        g_assert_cmphex(zones[0].state, ==, NVME_ZONE_STATE_EMPTY);
+        g_assert_cmphex(zones[1].state, ==, NVME_ZONE_STATE_CLOSED);
+        g_assert_cmpuint(zones[1].wp, ==, zsze + 2);
+    }
+
+    g_assert_cmphex(qnvme_ns_delete(c, NVME_NSID_BROADCAST).status, ==,
+                    NVME_SUCCESS);
+    g_assert_cmpint(count_suffix(dir, ".zones"), ==, 0);
+    g_assert_cmpint(count_suffix(dir, ".img"), ==, 0);
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
+static void test_store_zone_formats(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QNvmeMachine *m = start_store(dir);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT);
+    NvmeIdNsZoned idz;
+    QNvmeResult r;
+
+    /* what a create offers, before any zoned namespace exists */
+    g_assert_cmphex(qnvme_identify(c, NVME_ID_CNS_CS_NS, NVME_NSID_BROADCAST,
+                                   0, NVME_CSI_ZONED, &idz).status, ==,
+                    NVME_SUCCESS);
+    for (int i = 0; i < 8; i++) {
+        g_assert_cmpuint(le64_to_cpu(idz.lbafe[i].zsze), ==,
+                         MiB >> lbads(i));
+        g_assert_cmpuint(idz.lbafe[i].zdes, ==, 1);
+    }
+    g_assert_cmphex(le32_to_cpu(idz.mar), ==, 0xffffffff);
+
+    /* half a zone */
+    r = qnvme_ns_create(c, NVME_CSI_ZONED, 3 * 1024, 3 * 1024, 0, 0, 0);
+    g_assert_cmphex(r.status, ==, NVME_INVALID_FIELD | NVME_DNR);
+    /* an I/O command set that does not exist */
+    r = qnvme_ns_create(c, 0x3, 2048, 2048, 0, 0, 0);
+    g_assert_cmphex(r.status, ==, NVME_IOCS_NOT_SUPPORTED | NVME_DNR);
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+
+    /* without a store there is no zone format to offer */
+    m = qnvme_machine_start("-device nvme,addr=%d.0,serial=nostore", SLOT);
+    c = qnvme_ctrl_open(m, SLOT);
+    g_assert_cmphex(qnvme_identify(c, NVME_ID_CNS_CS_NS, NVME_NSID_BROADCAST,
+                                   0, NVME_CSI_ZONED, &idz).status, ==,
+                    NVME_INVALID_NSID | NVME_DNR);
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
+/* Format NVM of a zoned namespace of the store, 512 B to 4 KiB blocks. */
+static void test_store_format(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QNvmeMachine *m = start_store(dir);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT);
+    NvmeIdNs id;
+    Zone zones[4];
+
+    create_zoned(c, 0, 4);
+    write_one(c, 1, 0, 2048);
+    g_assert_cmphex(qnvme_format(c, 1, 4, 0, 0, 0).status, ==, NVME_SUCCESS);
+    report_ns(c, 1, 4, zones);
+    g_assert_cmphex(zones[1].state, ==, NVME_ZONE_STATE_EMPTY);
+    g_assert_cmpuint(zones[1].zslba, ==, 256);
+    write_one(c, 1, 4, 256 * 2);
+
+    qnvme_ctrl_close(c);
+    m = qnvme_machine_restart(m);
+    c = qnvme_ctrl_open(m, SLOT);
+    g_assert_cmphex(qnvme_identify(c, NVME_ID_CNS_NS, 1, 0, 0, &id).status,
+                    ==, NVME_SUCCESS);
+    g_assert_cmpuint(NVME_ID_NS_FLBAS_INDEX(id.flbas), ==, 4);
+    g_assert_cmpuint(le64_to_cpu(id.nsze), ==, 4 * 256);
+    report_ns(c, 1, 4, zones);
+    g_assert_cmphex(zones[1].state, ==, NVME_ZONE_STATE_EMPTY);
+    g_assert_cmphex(zones[2].state, ==, NVME_ZONE_STATE_CLOSED);
+    g_assert_cmpuint(zones[2].wp, ==, 256 * 2 + 1);
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
+static char *only(const char *dir, const char *suffix)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *name;
+    char *found = NULL;
+
+    g_assert_nonnull(d);
+    while ((name = g_dir_read_name(d))) {
+        if (g_str_has_prefix(name, "ns-") && g_str_has_suffix(name, suffix)) {
+            g_assert_null(found);
+            found = g_build_filename(dir, name, NULL);
+        }
+    }
+    g_dir_close(d);
+    g_assert_nonnull(found);
+    return found;
+}
+
+static void expect_store_refused(const char *dir, const char *needle1,
+                                 const char *needle2)
+{
+    g_autofree char *err = qnvme_machine_expect_fail(
+        "-device nvme,serial=zs,auto-ns-path=%s", dir);
+
+    if (!strstr(err, needle1) || !strstr(err, needle2)) {
+        g_test_message("stderr: %s", err);
+    }
+    g_assert_nonnull(strstr(err, needle1));
+    g_assert_nonnull(strstr(err, needle2));
+}
+
+static void test_store_damaged(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QNvmeMachine *m = start_store(dir);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT);
+    g_autofree char *rec = NULL;
+    g_autofree char *zfile = NULL;
+    g_autofree char *json = NULL;
+    g_autofree char *zones = NULL;
+    gsize jlen, zlen;
+
+    create_zoned(c, 0, 4);
+    write_one(c, 1, 0, 0);
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    rec = only(dir, ".json");
+    zfile = only(dir, ".zones");
+    save(rec, &json, &jlen);
+    save(zfile, &zones, &zlen);
+
+    g_assert_cmpint(unlink(zfile), ==, 0);
+    expect_store_refused(dir, rec, "zone file");
+    restore(zfile, zones, zlen);
+
+    corrupt(zfile, 0, 'X');
+    expect_store_refused(dir, zfile, "bad magic");
+    restore(zfile, zones, zlen);
+
+    /* a zone format no LBA format has whole zones in */
+    g_assert_true(g_regex_match_simple("\"zone_size\": 1048576", json, 0, 0));
+    {
+        g_auto(GStrv) parts = g_strsplit(json, "\"zone_size\": 1048576", 2);
+        g_autofree char *bad = g_strjoinv("\"zone_size\": 1048000", parts);
+
+        restore(rec, bad, -1);
+        expect_store_refused(dir, rec, "zone size");
+    }
+    /* zoned keys on a namespace of the NVM command set */
+    {
+        g_auto(GStrv) parts = g_strsplit(json, "\"csi\": 2", 2);
+        g_autofree char *bad = g_strjoinv("\"csi\": 0", parts);
+
+        restore(rec, bad, -1);
+        expect_store_refused(dir, rec, "only for zoned namespaces");
+    }
+    restore(rec, json, jlen);
+
+    /* and the store is as it was */
+    m = start_store(dir);
+    c = qnvme_ctrl_open(m, SLOT);
+    {
+        Zone zs[4];
+
+        report_ns(c, 1, 4, zs);
+        g_assert_cmpuint(zs[0].wp, ==, 1);
+    }
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -634,6 +909,12 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-zns-state/needs-zoned", test_needs_zoned);
     qtest_add_func("/nvme-zns-state/new-file", test_new_file);
     qtest_add_func("/nvme-zns-state/format", test_format);
+    qtest_add_func("/nvme-zns-state/store/each-format",
+                   test_store_each_format);
+    qtest_add_func("/nvme-zns-state/store/zone-formats",
+                   test_store_zone_formats);
+    qtest_add_func("/nvme-zns-state/store/format", test_store_format);
+    qtest_add_func("/nvme-zns-state/store/damaged", test_store_damaged);
 
     return g_test_run();
 }
