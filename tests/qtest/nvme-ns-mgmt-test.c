@@ -900,6 +900,71 @@ static void test_orphan_image(void)
     store_free(s);
 }
 
+/* Fill the file system of DIR: write FILE until it is out of space. */
+static void fill_disk(const char *file)
+{
+    static const char block[4096];
+    int fd = open(file, O_CREAT | O_WRONLY, 0600);
+    ssize_t ret;
+
+    g_assert_cmpint(fd, >=, 0);
+    do {
+        ret = write(fd, block, sizeof(block));
+    } while (ret > 0);
+    g_assert_cmpint(errno, ==, ENOSPC);
+    close(fd);
+}
+
+/*
+ * A full disk during create: the command fails and leaves nothing behind,
+ * for a namespace of either command set.  It needs a small file system: a
+ * tmpfs, which only root can mount (CI runs as root).
+ */
+static void test_full_disk(void)
+{
+    Store *s = store_new();
+    g_autofree char *mount = g_strdup_printf(
+        "mount -t tmpfs -o size=256k,mode=0700 qtest-nvme-full %s", s->dir);
+    g_autofree char *umount = g_strdup_printf("umount %s", s->dir);
+    g_autofree char *filler = g_build_filename(s->dir, "filler", NULL);
+    QNvmeMachine *m;
+    QNvmeCtrl *c;
+    QNvmeResult r;
+    uint64_t before;
+
+    if (geteuid() != 0 || system(mount) != 0) {
+        g_test_skip("needs root to mount a small tmpfs");
+        store_free(s);
+        return;
+    }
+    m = qnvme_machine_start("-device nvme,addr=%d.0,serial=full0,"
+                            "auto-ns-path=%s,auto-ns-tnvmcap=%llu,"
+                            "auto-ns-zone-size=1M", SLOT0, s->dir,
+                            (unsigned long long)POOL);
+    c = qnvme_ctrl_open(m, SLOT0);
+    before = unvmcap(c);
+    fill_disk(filler);
+
+    for (uint8_t csi = NVME_CSI_NVM; csi <= NVME_CSI_ZONED; csi += 2) {
+        r = qnvme_ns_create(c, csi, 2048, 2048, 0, 0, 0);
+        g_assert_cmphex(QNVME_STATUS(r.status), ==, NVME_INTERNAL_DEV_ERROR);
+        g_assert_cmpint(count_files(s->dir, "ns-", ""), ==, 0);
+        g_assert_cmpint(count_files(s->dir, "", ".tmp"), ==, 0);
+        g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==,
+                        0);
+        g_assert_cmpuint(unvmcap(c), ==, before);
+    }
+
+    /* with room again, the same NSID */
+    g_assert_cmpint(unlink(filler), ==, 0);
+    g_assert_cmpint(create_ok(c, 2048, 0, 0), ==, 1);
+    g_assert_cmpint(count_files(s->dir, "ns-", ".json"), ==, 1);
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    g_assert_cmpint(system(umount), ==, 0);
+    store_free(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -920,6 +985,7 @@ int main(int argc, char **argv)
                    test_events_and_delete_all);
     qtest_add_func("/nvme-ns-mgmt/sparse-and-keep", test_sparse_and_keep);
     qtest_add_func("/nvme-ns-mgmt/tnvmcap-rules", test_tnvmcap_rules);
+    qtest_add_func("/nvme-ns-mgmt/full-disk", test_full_disk);
     qtest_add_func("/nvme-ns-mgmt/damaged/truncated", test_damaged_truncated);
     qtest_add_func("/nvme-ns-mgmt/damaged/missing-key",
                    test_damaged_missing_key);
