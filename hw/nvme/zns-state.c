@@ -514,12 +514,14 @@ int nvme_zns_state_reformat(NvmeNamespace *ns, Error **errp)
         return 0;
     }
     zns_geometry(ns, &g);
-    ns->zd_extensions = NULL;
     if (zns_init(s, &g, errp) < 0) {
+        /* the zones go on, in memory only */
+        qemu_remove_exit_notifier(&s->exit_notifier);
+        ns->zstate = NULL;
+        zns_free(s);
         return -1;
     }
-    if (ns->params.zd_extension_size) {
-        ns->zd_extensions = s->map + g.ext_offset;
-    }
+    g_free(ns->zd_extensions);
+    ns->zd_extensions = g.zd_ext_size ? s->map + g.ext_offset : NULL;
     return 0;
 }
