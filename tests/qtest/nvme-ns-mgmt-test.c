@@ -123,43 +123,6 @@ static void attach_ok(QNvmeCtrl *c, uint32_t nsid, uint16_t cntlid)
                     NVME_SUCCESS);
 }
 
-static int count_files(const char *dir, const char *prefix,
-                       const char *suffix)
-{
-    GDir *d = g_dir_open(dir, 0, NULL);
-    const char *name;
-    int n = 0;
-
-    g_assert(d);
-    while ((name = g_dir_read_name(d))) {
-        if (g_str_has_prefix(name, prefix) && g_str_has_suffix(name, suffix)) {
-            n++;
-        }
-    }
-    g_dir_close(d);
-    return n;
-}
-
-/* The path of the only file in DIR that matches PREFIX*SUFFIX. */
-static char *only_file(const char *dir, const char *prefix,
-                       const char *suffix)
-{
-    GDir *d = g_dir_open(dir, 0, NULL);
-    const char *name;
-    char *found = NULL;
-
-    g_assert(d);
-    while ((name = g_dir_read_name(d))) {
-        if (g_str_has_prefix(name, prefix) && g_str_has_suffix(name, suffix)) {
-            g_assert_null(found);
-            found = g_build_filename(dir, name, NULL);
-        }
-    }
-    g_dir_close(d);
-    g_assert(found);
-    return found;
-}
-
 static void assert_status(QNvmeResult r, uint16_t status)
 {
     g_assert_cmphex(QNVME_STATUS(r.status), ==, status);
@@ -209,7 +172,7 @@ static void test_create_refusals(void)
     /* nothing was created */
     g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, ids, 4), ==, 0);
     g_assert_cmpint(unvmcap(c), ==, POOL);
-    g_assert_cmpint(count_files(s->dir, "ns-", ""), ==, 0);
+    g_assert_cmpint(qnvme_dir_count(s->dir, "ns-", ""), ==, 0);
 
     qnvme_ctrl_close(c);
     qnvme_machine_stop(m);
@@ -309,7 +272,7 @@ static void test_lowest_free_nsid(void)
                   NVME_NS_ID_UNAVAILABLE);
     g_assert_cmphex(qnvme_ns_delete(c, NVME_NSID_BROADCAST).status, ==,
                     NVME_SUCCESS);
-    g_assert_cmpint(count_files(s->dir, "ns-", ".json"), ==, 0);
+    g_assert_cmpint(qnvme_dir_count(s->dir, "ns-", ".json"), ==, 0);
 
     qnvme_ctrl_close(c);
     qnvme_machine_stop(m);
@@ -622,7 +585,7 @@ static void test_events_and_delete_all(void)
     g_assert_false(in_list(c0, NVME_ID_CNS_NS_PRESENT_LIST, c));
     g_assert_cmpint(nslist(c1, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 0);
     g_assert_cmpint(unvmcap(c1), ==, POOL);
-    g_assert_cmpint(count_files(s->dir, "ns-", ""), ==, 0);
+    g_assert_cmpint(qnvme_dir_count(s->dir, "ns-", ""), ==, 0);
 
     qnvme_ctrl_close(c0);
     qnvme_ctrl_close(c1);
@@ -643,15 +606,15 @@ static void test_sparse_and_keep(void)
     uint32_t nsid;
 
     nsid = create_ok(c, 1ULL << 31, 0, 0);            /* 1 TiB */
-    img = only_file(s->dir, "ns-", ".img");
+    img = qnvme_dir_only(s->dir, "ns-", ".img");
     g_assert_cmpint(stat(img, &st), ==, 0);
     g_assert_cmpint(st.st_size, ==, 1ULL << 40);
     g_assert_cmpint(st.st_blocks, ==, 0);
     g_assert_cmpint(st.st_mode & 0777, ==, 0600);
 
     g_assert_cmphex(qnvme_ns_delete(c, nsid).status, ==, NVME_SUCCESS);
-    g_assert_cmpint(count_files(s->dir, "ns-", ""), ==, 0);
-    g_assert_cmpint(count_files(s->dir, "deleted-ns-", ".img"), ==, 1);
+    g_assert_cmpint(qnvme_dir_count(s->dir, "ns-", ""), ==, 0);
+    g_assert_cmpint(qnvme_dir_count(s->dir, "deleted-ns-", ".img"), ==, 1);
     qnvme_ctrl_close(c);
 
     /* the kept image is never loaded again */
@@ -725,7 +688,7 @@ static char *store_with_one(Store *s)
     attach_ok(c, 1, 0);
     qnvme_ctrl_close(c);
     qnvme_machine_stop(m);
-    return only_file(s->dir, "ns-", ".json");
+    return qnvme_dir_only(s->dir, "ns-", ".json");
 }
 
 static void expect_start_error(Store *s, const char *needle1,
@@ -804,7 +767,7 @@ static void test_damaged_image_size(void)
 {
     Store *s = store_new();
     g_autofree char *rec = store_with_one(s);
-    g_autofree char *img = only_file(s->dir, "ns-", ".img");
+    g_autofree char *img = qnvme_dir_only(s->dir, "ns-", ".img");
 
     g_assert_cmpint(truncate(img, 4096), ==, 0);
     expect_start_error(s, rec, "is 4096 bytes, the record says 1048576");
@@ -815,7 +778,7 @@ static void test_damaged_missing_image(void)
 {
     Store *s = store_new();
     g_autofree char *rec = store_with_one(s);
-    g_autofree char *img = only_file(s->dir, "ns-", ".img");
+    g_autofree char *img = qnvme_dir_only(s->dir, "ns-", ".img");
 
     g_assert_cmpint(unlink(img), ==, 0);
     expect_start_error(s, rec, "No such file");
@@ -948,8 +911,8 @@ static void test_full_disk(void)
     for (uint8_t csi = NVME_CSI_NVM; csi <= NVME_CSI_ZONED; csi += 2) {
         r = qnvme_ns_create(c, csi, 2048, 2048, 0, 0, 0);
         g_assert_cmphex(QNVME_STATUS(r.status), ==, NVME_INTERNAL_DEV_ERROR);
-        g_assert_cmpint(count_files(s->dir, "ns-", ""), ==, 0);
-        g_assert_cmpint(count_files(s->dir, "", ".tmp"), ==, 0);
+        g_assert_cmpint(qnvme_dir_count(s->dir, "ns-", ""), ==, 0);
+        g_assert_cmpint(qnvme_dir_count(s->dir, "", ".tmp"), ==, 0);
         g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==,
                         0);
         g_assert_cmpuint(unvmcap(c), ==, before);
@@ -958,7 +921,7 @@ static void test_full_disk(void)
     /* with room again, the same NSID */
     g_assert_cmpint(unlink(filler), ==, 0);
     g_assert_cmpint(create_ok(c, 2048, 0, 0), ==, 1);
-    g_assert_cmpint(count_files(s->dir, "ns-", ".json"), ==, 1);
+    g_assert_cmpint(qnvme_dir_count(s->dir, "ns-", ".json"), ==, 1);
     qnvme_ctrl_close(c);
     qnvme_machine_stop(m);
     g_assert_cmpint(system(umount), ==, 0);

@@ -664,20 +664,6 @@ static void write_one(QNvmeCtrl *c, uint32_t nsid, uint8_t lbaf, uint64_t lba)
                     NVME_SUCCESS);
 }
 
-static int count_suffix(const char *dir, const char *suffix)
-{
-    GDir *d = g_dir_open(dir, 0, NULL);
-    const char *name;
-    int n = 0;
-
-    g_assert_nonnull(d);
-    while ((name = g_dir_read_name(d))) {
-        n += g_str_has_suffix(name, suffix);
-    }
-    g_dir_close(d);
-    return n;
-}
-
 static void test_store_each_format(void)
 {
     g_autofree char *dir = qnvme_tmpdir_new();
@@ -702,7 +688,7 @@ static void test_store_each_format(void)
         write_one(c, nsid, lbaf, zsze + 0);
         write_one(c, nsid, lbaf, zsze + 1);
     }
-    g_assert_cmpint(count_suffix(dir, ".zones"), ==, 8);
+    g_assert_cmpint(qnvme_dir_count(dir, "ns-", ".zones"), ==, 8);
 
     qnvme_ctrl_close(c);
     m = qnvme_machine_crash_restart(m);
@@ -718,8 +704,8 @@ static void test_store_each_format(void)
 
     g_assert_cmphex(qnvme_ns_delete(c, NVME_NSID_BROADCAST).status, ==,
                     NVME_SUCCESS);
-    g_assert_cmpint(count_suffix(dir, ".zones"), ==, 0);
-    g_assert_cmpint(count_suffix(dir, ".img"), ==, 0);
+    g_assert_cmpint(qnvme_dir_count(dir, "ns-", ".zones"), ==, 0);
+    g_assert_cmpint(qnvme_dir_count(dir, "ns-", ".img"), ==, 0);
     qnvme_ctrl_close(c);
     qnvme_machine_stop(m);
     qnvme_tmpdir_free(g_steal_pointer(&dir));
@@ -797,24 +783,6 @@ static void test_store_format(void)
     qnvme_tmpdir_free(g_steal_pointer(&dir));
 }
 
-static char *only(const char *dir, const char *suffix)
-{
-    GDir *d = g_dir_open(dir, 0, NULL);
-    const char *name;
-    char *found = NULL;
-
-    g_assert_nonnull(d);
-    while ((name = g_dir_read_name(d))) {
-        if (g_str_has_prefix(name, "ns-") && g_str_has_suffix(name, suffix)) {
-            g_assert_null(found);
-            found = g_build_filename(dir, name, NULL);
-        }
-    }
-    g_dir_close(d);
-    g_assert_nonnull(found);
-    return found;
-}
-
 static void expect_store_refused(const char *dir, const char *needle1,
                                  const char *needle2)
 {
@@ -843,8 +811,8 @@ static void test_store_damaged(void)
     write_one(c, 1, 0, 0);
     qnvme_ctrl_close(c);
     qnvme_machine_stop(m);
-    rec = only(dir, ".json");
-    zfile = only(dir, ".zones");
+    rec = qnvme_dir_only(dir, "ns-", ".json");
+    zfile = qnvme_dir_only(dir, "ns-", ".zones");
     save(rec, &json, &jlen);
     save(zfile, &zones, &zlen);
 
@@ -889,6 +857,36 @@ static void test_store_damaged(void)
     qnvme_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/*
+ * Delete with auto-ns-purge=off keeps the zone file aside with the image;
+ * a zone file without a record is left alone.
+ */
+static void test_store_keep_and_orphan(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    g_autofree char *orphan = g_build_filename(
+        dir, "ns-00000000-0000-4000-8000-000000000001.zones", NULL);
+    QNvmeMachine *m;
+    QNvmeCtrl *c;
+
+    g_assert_true(g_file_set_contents(orphan, "zones", 5, NULL));
+    m = qnvme_machine_start("-device nvme,addr=%d.0,serial=zkeep,"
+                            "auto-ns-path=%s,auto-ns-tnvmcap=%llu,"
+                            "auto-ns-zone-size=1M,auto-ns-purge=off",
+                            SLOT, dir, (unsigned long long)POOL);
+    c = qnvme_ctrl_open(m, SLOT);
+    create_zoned(c, 0, 2);
+    g_assert_cmphex(qnvme_ns_delete(c, 1).status, ==, NVME_SUCCESS);
+    g_assert_cmpint(qnvme_dir_count(dir, "ns-", ".json"), ==, 0);
+    g_assert_cmpint(qnvme_dir_count(dir, "ns-", ".img"), ==, 0);
+    g_assert_cmpint(qnvme_dir_count(dir, "deleted-ns-", ".img"), ==, 1);
+    g_assert_cmpint(qnvme_dir_count(dir, "deleted-ns-", ".zones"), ==, 1);
+    g_assert_true(g_file_test(orphan, G_FILE_TEST_EXISTS));
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -915,6 +913,8 @@ int main(int argc, char **argv)
                    test_store_zone_formats);
     qtest_add_func("/nvme-zns-state/store/format", test_store_format);
     qtest_add_func("/nvme-zns-state/store/damaged", test_store_damaged);
+    qtest_add_func("/nvme-zns-state/store/keep-and-orphan",
+                   test_store_keep_and_orphan);
 
     return g_test_run();
 }

@@ -573,6 +573,40 @@ void qnvme_tmpdir_free(char *dir)
     g_free(dir);
 }
 
+int qnvme_dir_count(const char *dir, const char *prefix, const char *suffix)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *name;
+    int n = 0;
+
+    g_assert(d);
+    while ((name = g_dir_read_name(d))) {
+        if (g_str_has_prefix(name, prefix) && g_str_has_suffix(name, suffix)) {
+            n++;
+        }
+    }
+    g_dir_close(d);
+    return n;
+}
+
+char *qnvme_dir_only(const char *dir, const char *prefix, const char *suffix)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *name;
+    char *found = NULL;
+
+    g_assert(d);
+    while ((name = g_dir_read_name(d))) {
+        if (g_str_has_prefix(name, prefix) && g_str_has_suffix(name, suffix)) {
+            g_assert_null(found);
+            found = g_build_filename(dir, name, NULL);
+        }
+    }
+    g_dir_close(d);
+    g_assert(found);
+    return found;
+}
+
 uint64_t qnvme_cap128(const uint8_t *f)
 {
     uint64_t lo, hi;

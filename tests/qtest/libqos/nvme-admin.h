@@ -128,6 +128,10 @@ QNvmeResult qnvme_format(QNvmeCtrl *c, uint32_t nsid, uint8_t lbaf,
 /* A temporary directory for a test's storage, and its removal. */
 char *qnvme_tmpdir_new(void);
 void qnvme_tmpdir_free(char *dir);
+/* The number of files in DIR named PREFIX*SUFFIX. */
+int qnvme_dir_count(const char *dir, const char *prefix, const char *suffix);
+/* The path of the only such file (asserts there is exactly one). */
+char *qnvme_dir_only(const char *dir, const char *prefix, const char *suffix);
 
 /* 128-bit little-endian capacity fields (TNVMCAP/UNVMCAP) as uint64_t. */
 uint64_t qnvme_cap128(const uint8_t *f);
