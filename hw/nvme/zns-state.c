@@ -328,8 +328,11 @@ static void zns_load_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i)
         break;
     }
 
-    z->state = state;
-    z->attrs = zone->d.za;
+    /* write back only what changed: untouched pages stay clean */
+    if (z->state != state || z->attrs != zone->d.za) {
+        z->state = state;
+        z->attrs = zone->d.za;
+    }
 }
 
 static int zns_load(NvmeZnsState *s, NvmeNamespace *ns, Error **errp)
