@@ -324,6 +324,26 @@ void nvme_ns_mgmt_id_ctrl(NvmeCtrl *n)
 }
 
 /*
+ * Identify Namespace (CNS 00h) with NSID FFFFFFFFh: with Namespace
+ * Management, the capabilities common to the namespaces a create makes:
+ * the LBA formats, metadata and protection capabilities (nvme-cli's
+ * create-ns --block-size looks the format up here).  False when there is
+ * no store.
+ */
+bool nvme_ns_mgmt_id_ns_common(NvmeCtrl *n, NvmeIdNs *id)
+{
+    if (!n->subsys->store) {
+        return false;
+    }
+    memset(id, 0, sizeof(*id));
+    id->nlbaf = NVME_NS_DEFAULT_NLBAF - 1;
+    id->mc = NVME_ID_NS_MC_EXTENDED | NVME_ID_NS_MC_SEPARATE;
+    id->dpc = 0x1f;     /* PI types 1 to 3, in the first or last 8 bytes */
+    memcpy(id->lbaf, nvme_lbaf_defaults, sizeof(nvme_lbaf_defaults));
+    return true;
+}
+
+/*
  * Identify Namespace for the Zoned command set with NSID FFFFFFFFh: what
  * is common to the zoned namespaces a create makes, above all the zone
  * format of each LBA format.  False when there is no store.

@@ -192,8 +192,39 @@ static void test_no_store(void)
     g_assert_cmpint(u, ==, 0);
     assert_status(qnvme_ns_create(c, 0, 8, 8, 0, 0, 0),
                   NVME_NS_INSUFFICIENT_CAPACITY);
+    /* no Namespace Management store, no common namespace data */
+    assert_status(qnvme_identify(c, NVME_ID_CNS_NS, NVME_NSID_BROADCAST, 0, 0,
+                                 &(NvmeIdNs){}), NVME_INVALID_NSID);
     qnvme_ctrl_close(c);
     qnvme_machine_stop(m);
+}
+
+/*
+ * Identify Namespace with NSID FFFFFFFFh: the formats and capabilities a
+ * create offers (nvme-cli's create-ns --block-size reads them here).
+ */
+static void test_common_id_ns(void)
+{
+    Store *s = store_new();
+    QNvmeMachine *m = start_one(s, NULL);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT0);
+    NvmeIdNs id;
+
+    g_assert_cmphex(qnvme_identify(c, NVME_ID_CNS_NS, NVME_NSID_BROADCAST,
+                                   0, 0, &id).status, ==, NVME_SUCCESS);
+    g_assert_cmpuint(id.nlbaf, ==, 7);
+    g_assert_cmpuint(le64_to_cpu(id.nsze), ==, 0);
+    g_assert_cmphex(id.mc, ==, 0x3);
+    g_assert_cmphex(id.dpc, ==, 0x1f);
+    for (int i = 0; i < 8; i++) {
+        static const uint16_t ms[] = { 0, 8, 16, 64 };
+
+        g_assert_cmpuint(id.lbaf[i].ds, ==, i < 4 ? 9 : 12);
+        g_assert_cmpuint(le16_to_cpu(id.lbaf[i].ms), ==, ms[i % 4]);
+    }
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    store_free(s);
 }
 
 static void test_capacity_arithmetic(void)
@@ -934,6 +965,7 @@ int main(int argc, char **argv)
 
     qtest_add_func("/nvme-ns-mgmt/create-refusals", test_create_refusals);
     qtest_add_func("/nvme-ns-mgmt/no-store", test_no_store);
+    qtest_add_func("/nvme-ns-mgmt/common-id-ns", test_common_id_ns);
     qtest_add_func("/nvme-ns-mgmt/capacity-arithmetic",
                    test_capacity_arithmetic);
     qtest_add_func("/nvme-ns-mgmt/lowest-free-nsid", test_lowest_free_nsid);
