@@ -100,6 +100,39 @@ guest_set() {
 	done
 }
 
+# _guest_prepare FUNC NAME SCRIPT [QEMU ARGS...]: for FUNC (guest_boot...),
+# write $WORK/NAME.sh (the guest_set variables, then SCRIPT) and
+# $WORK/NAME.cmd, and set _GUEST_CMD to the QEMU command line.
+_guest_prepare() {
+	local func=$1 name=$2 script=$3
+	shift 3
+	local log=$WORK/$name.log
+	# Its results are variables (GUEST_LOG...) and its failures end the
+	# scenario: neither works in a subshell, e.g. "... | guest_boot".
+	[[ $BASH_SUBSHELL == 0 ]] ||
+		scenario_fail "$func $name: called in a subshell (do not pipe into it; use guest_set)"
+	if [[ $script == - ]]; then
+		script=/dev/stdin
+	fi
+	[[ -r $script ]] || scenario_fail "$func $name: no script $script"
+	{ printf '%s' "$GUEST_VARS"; cat "$script"; } >"$WORK/$name.sh"
+	script=$WORK/$name.sh
+	# quiet: only kernel warnings interleave with the script's output on the
+	# console; the init prints the whole kernel log after the script.
+	local append="console=ttyS0 panic=-1 quiet ${GUEST_APPEND:-}"
+	# shellcheck disable=SC2206 # GUEST_QEMU_ARGS is split on purpose
+	local extra=(${GUEST_QEMU_ARGS:-})
+	_GUEST_CMD=("$QEMU" -accel tcg -machine "${GUEST_MACHINE:-q35}" -m "${GUEST_MEM:-512}"
+		-nodefaults -no-user-config -display none -no-reboot -monitor none
+		-serial "file:$log.raw"
+		-kernel "$GUEST_CACHE/kernel" -initrd "$GUEST_CACHE/initramfs.img"
+		-append "$append"
+		-fw_cfg "name=opt/test.sh,file=${script//,/,,}"
+		"${extra[@]}" "$@")
+	printf '%q ' "${_GUEST_CMD[@]}" >"$WORK/$name.cmd"
+	echo >>"$WORK/$name.cmd"
+}
+
 # guest_boot NAME SCRIPT [QEMU ARGS...]: boot the guest once, running the
 # shell script SCRIPT (a file, or "-" for standard input, e.g. a quoted here
 # document) inside it, after the guest_set variables, and return when it has
@@ -111,31 +144,9 @@ guest_boot() {
 	local name=$1 script=$2
 	shift 2
 	local log=$WORK/$name.log qlog=$WORK/$name.qemu.log
-	# Its results are variables (GUEST_LOG...) and its failures end the
-	# scenario: neither works in a subshell, e.g. "... | guest_boot".
-	[[ $BASH_SUBSHELL == 0 ]] ||
-		scenario_fail "guest_boot $name: called in a subshell (do not pipe into it; use guest_set)"
-	if [[ $script == - ]]; then
-		script=/dev/stdin
-	fi
-	[[ -r $script ]] || scenario_fail "guest_boot $name: no script $script"
-	{ printf '%s' "$GUEST_VARS"; cat "$script"; } >"$WORK/$name.sh"
-	script=$WORK/$name.sh
+	_guest_prepare guest_boot "$name" "$script" "$@"
 	local timeout=${GUEST_TIMEOUT:-120}
-	# quiet: only kernel warnings interleave with the script's output on the
-	# console; the init prints the whole kernel log after the script.
-	local append="console=ttyS0 panic=-1 quiet ${GUEST_APPEND:-}"
-	# shellcheck disable=SC2206 # GUEST_QEMU_ARGS is split on purpose
-	local extra=(${GUEST_QEMU_ARGS:-})
-	local cmd=("$QEMU" -accel tcg -machine "${GUEST_MACHINE:-q35}" -m "${GUEST_MEM:-512}"
-		-nodefaults -no-user-config -display none -no-reboot -monitor none
-		-serial "file:$log.raw"
-		-kernel "$GUEST_CACHE/kernel" -initrd "$GUEST_CACHE/initramfs.img"
-		-append "$append"
-		-fw_cfg "name=opt/test.sh,file=${script//,/,,}"
-		"${extra[@]}" "$@")
-	printf '%q ' "${cmd[@]}" >"$WORK/$name.cmd"
-	echo >>"$WORK/$name.cmd"
+	local cmd=("${_GUEST_CMD[@]}")
 	local start rc=0
 	start=$(date +%s.%N)
 	timeout -k 5 "$timeout" "${cmd[@]}" </dev/null >"$qlog" 2>&1 || rc=$?
@@ -226,4 +237,136 @@ expect_eq() {
 # expect_ne WHAT GOT OTHER: GOT differs from OTHER.
 expect_ne() {
 	[[ $2 != "$3" ]] || scenario_fail "$1: got '$2', which it must not be"
+}
+
+# _guest_alive PID: the process PID runs (exists and is no zombie).
+_guest_alive() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} != Z ]]
+}
+
+# guest_boot_kill NAME REGEX SCRIPT [QEMU ARGS...]: like guest_boot, but
+# QEMU runs in the background and is killed with SIGKILL as soon as a line
+# of the console log matches the extended REGEX (a crash, or a power cut as
+# far as QEMU's own state goes: nothing of it is flushed or shut down).  The
+# guest goes on running until the kill, so what it did between the line
+# and the kill is up to chance.  Sets GUEST_LOG and GUEST_SECONDS as
+# guest_boot does; fails the scenario if the line does not appear before
+# QEMU stops by itself or GUEST_TIMEOUT runs out.
+guest_boot_kill() {
+	local name=$1 re=$2 script=$3
+	shift 3
+	local log=$WORK/$name.log qlog=$WORK/$name.qemu.log
+	_guest_prepare guest_boot_kill "$name" "$script" "$@"
+	local timeout=${GUEST_TIMEOUT:-120}
+	local start pid outcome=
+	start=$(date +%s.%N)
+	: >"$log.raw"
+	"${_GUEST_CMD[@]}" </dev/null >"$qlog" 2>&1 &
+	pid=$!
+	# no "Killed" message from bash: the loop watches the process itself
+	disown "$pid"
+	while [[ -z $outcome ]]; do
+		if tr -d '\r' <"$log.raw" | grep -qE -- "$re"; then
+			kill -KILL "$pid" 2>/dev/null || :
+			outcome=killed
+		elif ! _guest_alive "$pid"; then
+			outcome=exited
+		elif awk -v s="$start" -v e="$(date +%s.%N)" -v t="$timeout" 'BEGIN { exit !(e - s > t) }'; then
+			kill -KILL "$pid" 2>/dev/null || :
+			outcome=timeout
+		else
+			sleep 0.02
+		fi
+	done
+	while _guest_alive "$pid"; do
+		sleep 0.02
+	done
+	GUEST_SECONDS=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+	tr -d '\r' <"$log.raw" >"$log" 2>/dev/null || : >"$log"
+	rm -f "$log.raw"
+	# shellcheck disable=SC2034 # for the scenarios
+	GUEST_LOG=$log
+	[[ ${GUEST_VERBOSE:-0} == 1 ]] && sed "s/^/  $name| /" "$log"
+	case $outcome in
+	killed)
+		note "$name: killed QEMU (SIGKILL) after $GUEST_SECONDS s, at /$re/"
+		;;
+	exited)
+		show_tail "$qlog" 10
+		show_tail "$log"
+		if grep -qE '^GUEST-EXIT: [0-9]+$' "$log"; then
+			scenario_fail "guest_boot_kill $name: the guest script exited $(guest_exit_code "$log") before a line matched /$re/"
+		fi
+		scenario_fail "guest_boot_kill $name: QEMU exited before a line matched /$re/: $(tail -n 1 "$qlog")"
+		;;
+	*)
+		show_tail "$log"
+		scenario_fail "guest_boot_kill $name: no line matched /$re/ within $timeout s (killed)"
+		;;
+	esac
+}
+
+# guest_lines LOG KEY: the rest of each line "KEY ..." of the script's
+# output in LOG, in order (e.g. the zones the guest listed under a tag).
+guest_lines() {
+	guest_output "$1" | sed -n "s/^$2 //p"
+}
+
+# Shell functions for guest scripts that use zoned namespaces: pass them
+# with guest_set "ZNS_FUNCS=$GUEST_ZNS_FUNCS" and eval "$ZNS_FUNCS" in the
+# script.
+#   nsdev NSID [CTRL]     the block device of namespace NSID of CTRL (nvme0);
+#                         Linux numbers them by discovery, not by NSID
+#   zones TAG DEV [ARGS]  nvme zns report-zones DEV ARGS..., one line a zone:
+#                         "TAG SLBA WP STATE EXT" (EXT 1: a valid descriptor
+#                         extension), e.g. "B1 0x2000 0x2180 IMP_OPENED 0"
+#   zone_ext DEV SLBA     the printable text of the zone's descriptor extension
+#   blk_md5 DEV OFF LEN   md5 of LEN bytes at byte OFF of DEV, read with
+#                         O_DIRECT (both multiples of the block size)
+# shellcheck disable=SC2016,SC2034 # expanded in the guest; for the scenarios
+GUEST_ZNS_FUNCS='
+nsdev() {
+	for _nd in /sys/block/"${2:-nvme0}"n*; do
+		[ "$(cat "$_nd/nsid" 2>/dev/null)" = "$1" ] && echo "/dev/${_nd##*/}"
+	done
+	return 0
+}
+zones() {
+	_zt=$1 _zd=$2
+	shift 2
+	nvme zns report-zones "$_zd" -v "$@" | awk -v t="$_zt" "
+		function out() { if (s != \"\") print t, s, w, st, x }
+		/^SLBA:/ { out(); s = \$2; w = \$4; st = \$8; x = 0 }
+		/Extension is Va/ { x = 1 }
+		END { out() }"
+}
+zone_ext() {
+	nvme zns report-zones "$1" -e -v -s "$2" -d 1 |
+		sed -n "s/^[0-9a-f]\{4\}: .* \"\(.*\)\"\$/\1/p" | tr -d "\n"
+}
+blk_md5() {
+	dd if="$1" bs=65536 skip="$2" count="$3" iflag=skip_bytes,count_bytes,direct 2>/dev/null |
+		md5sum | cut -d" " -f1
+}
+'
+
+# expect_zone LOG TAG SLBA STATE WP EXT [WHAT]: the guest listed (with
+# "zones TAG ...", see GUEST_ZNS_FUNCS) the zone starting at block SLBA in
+# STATE (EMPTY, IMP_OPENED, EXP_OPENED, CLOSED, FULL...), with its write
+# pointer at block WP ("-": any, Full zones have none) and a valid (EXT 1)
+# or no (0) descriptor extension.  SLBA and WP: numbers as bash reads them.
+expect_zone() {
+	local log=$1 tag=$2 slba=$(($3)) state=$4 wp=$5 ext=$6
+	local what="$tag: ${7:-zone at $3}" line s w st x
+	line=$(guest_lines "$log" "$tag" | while read -r s w st x; do
+		[[ $((s)) != "$slba" ]] || echo "$w $st $x"
+	done)
+	[[ -n $line ]] || { show_tail "$log"; scenario_fail "$what: no zone at block $slba listed in $log"; }
+	read -r w st x <<<"$line"
+	expect_eq "$what: state" "$st" "$state"
+	[[ $wp == - ]] || expect_eq "$what: write pointer" "$((w))" "$((wp))"
+	expect_eq "$what: descriptor extension valid" "$x" "$ext"
 }
