@@ -5,7 +5,11 @@
 #           (the kernel finds them without a reboot), write to one;
 #   boot 2: QEMU restarted on the same store: both namespaces are back,
 #           with their formats and data; detach and delete one, the
-#           capacity comes back.
+#           capacity comes back;
+#   boot 3: a zoned namespace with a zone state file: write into one zone
+#           (it opens), finish another (it is full);
+#   boot 4: QEMU restarted: the open zone is Closed at its write pointer,
+#           the full one still Full.
 #
 #   tests/guest/demo.sh
 #
@@ -70,6 +74,32 @@ run nvme detach-ns /dev/nvme0 -n 2 -c 0
 run nvme delete-ns /dev/nvme0 -n 2
 run nvme list-ns /dev/nvme0 --all
 run caps
+GUEST
+show_boot
+
+ZNS=(-drive "file=$WORK/zns.img,if=none,id=z0,format=raw" -device "nvme,serial=demozns,id=nvme0"
+	-device "nvme-ns,drive=z0,nsid=1,zoned=on,zoned.zone_size=4M,zoned.zone_file=$WORK/zns.zones")
+truncate -s 64M "$WORK/zns.img"
+echo "host\$ # persistent zones: a zoned namespace of 16 zones of 4 MiB, its zone state in a file"
+echo "host\$ qemu-system-x86_64 ... ${ZNS[*]}"
+echo "      (no zone file yet: QEMU creates it, every zone Empty)"
+echo
+guest_boot boot3 - "${ZNS[@]}" <<'GUEST'
+eval "$RUN"
+run nvme zns report-zones /dev/nvme0n1 -d 3 -v
+echo "guest# dd if=/dev/urandom of=/dev/nvme0n1 bs=64k count=1 oflag=direct   # zone 0 opens"
+dd if=/dev/urandom of=/dev/nvme0n1 bs=64k count=1 oflag=direct 2>/dev/null
+echo
+run nvme zns finish-zone /dev/nvme0n1 --start-lba=0x2000
+run nvme zns report-zones /dev/nvme0n1 -d 3 -v
+GUEST
+show_boot
+
+echo "host\$ # QEMU stops; a new QEMU process starts on the same image and zone file"
+echo
+guest_boot boot4 - "${ZNS[@]}" <<'GUEST'
+eval "$RUN"
+run nvme zns report-zones /dev/nvme0n1 -d 3 -v
 GUEST
 show_boot
 _SCENARIO_DONE=1
