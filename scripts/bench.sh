@@ -10,3 +10,9 @@ echo "== namespace management (tests/qtest/nvme-ns-bench)"
 echo
 echo "== guest fio (tests/guest/bench-fio.sh)"
 "$repo/tests/guest/bench-fio.sh"
+echo
+echo "== zoned namespaces, zone state file: guest fio and system calls (tests/guest/bench-zns.sh)"
+"$repo/tests/guest/bench-zns.sh"
+echo
+echo "== zoned namespaces, zone state file: load time (scripts/bench-zns-load.sh)"
+"$repo/scripts/bench-zns-load.sh"

@@ -13,6 +13,7 @@ PKGS_BUILD="ninja-build libglib2.0-dev libpixman-1-dev libslirp-dev libaio-dev
 PKGS_BACKPORTS="meson python3-pycotap"
 PKGS_FIRMWARE="seabios ipxe-qemu qemu-system-data"
 PKGS_GUEST="busybox-static nvme-cli fio cpio kmod lz4 xz-utils"
+PKGS_BENCH="strace"
 STAMP=${SETUP_STAMP:-}
 
 need_root() {
@@ -100,7 +101,7 @@ meson_ok() {
 main() {
     local miss codename
     codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-    miss=$(missing_pkgs $PKGS_BUILD $PKGS_FIRMWARE $PKGS_GUEST)
+    miss=$(missing_pkgs $PKGS_BUILD $PKGS_FIRMWARE $PKGS_GUEST $PKGS_BENCH)
     if [ -z "$miss" ] && meson_ok && dpkg -s python3-pycotap >/dev/null 2>&1 &&
        grep -qs trixie /etc/apt/sources.list.d/qemu-nvme-ns.sources; then
         return 0
