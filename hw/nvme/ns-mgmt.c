@@ -228,6 +228,10 @@ static bool load_store(NvmeCtrl *n, const char *path, uint64_t tnvmcap,
     if (!subsys->zone_fmt.zone_cap) {
         subsys->zone_fmt.zone_cap = zf->zone_size;
     }
+    /* as nvme-ns does: an active limit alone limits open zones too */
+    if (!subsys->zone_fmt.max_open) {
+        subsys->zone_fmt.max_open = zf->max_active;
+    }
     if (!zone_fmt_check(&subsys->zone_fmt, "auto-ns-zone-*", errp)) {
         return false;
     }

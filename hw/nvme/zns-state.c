@@ -22,6 +22,7 @@
 #include "qemu/crc32c.h"
 #include "qemu/error-report.h"
 #include "qemu/notify.h"
+#include "system/block-backend.h"
 #include "system/system.h"
 
 #include "nvme.h"
@@ -123,6 +124,23 @@ static int zns_msync(NvmeZnsState *s, Error **errp)
     return 0;
 }
 
+/*
+ * Give every page of the file its blocks now: a store into a hole of the
+ * mapping that the file system cannot back (a full disk) kills QEMU with
+ * SIGBUS.  (Copy-on-write file systems need the file to be nocow.)
+ */
+static int zns_allocate(NvmeZnsState *s, uint64_t size, Error **errp)
+{
+    int ret = posix_fallocate(s->fd, 0, size);
+
+    if (ret) {
+        error_setg_errno(errp, ret, "zone state file '%s': cannot allocate "
+                         "%" PRIu64 " bytes", s->path, size);
+        return -1;
+    }
+    return 0;
+}
+
 /* A new file: every zone Empty, then the header, then make it durable. */
 static int zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
 {
@@ -136,7 +154,8 @@ static int zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
                          "to %" PRIu64 " bytes", s->path, g->file_size);
         return -1;
     }
-    if (zns_map(s, g->file_size, errp) < 0) {
+    if (zns_allocate(s, g->file_size, errp) < 0 ||
+        zns_map(s, g->file_size, errp) < 0) {
         return -1;
     }
 
@@ -182,14 +201,17 @@ static int zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
     return 0;
 }
 
-#define CHECK_GEOMETRY(field, what, prop)                                     \
-    if (le64_to_cpu(h->field) != g->field) {                                  \
-        error_setg(errp, "zone state file '%s': %s is %" PRIu64 ", the "     \
-                   "namespace has %" PRIu64 " (%s)", s->path, what,           \
-                   (uint64_t)le64_to_cpu(h->field), (uint64_t)g->field,       \
-                   prop);                                                     \
-        return -1;                                                            \
+static int check_geometry(NvmeZnsState *s, uint64_t file, uint64_t ns,
+                          const char *what, const char *prop, Error **errp)
+{
+    if (file != ns) {
+        error_setg(errp, "zone state file '%s': %s is %" PRIu64 ", the "
+                   "namespace has %" PRIu64 " (%s)", s->path, what, file, ns,
+                   prop);
+        return -1;
     }
+    return 0;
+}
 
 /* Check the header of an existing file against the namespace. */
 static int zns_check_header(NvmeZnsState *s, const NvmeZnsGeometry *g,
@@ -220,16 +242,20 @@ static int zns_check_header(NvmeZnsState *s, const NvmeZnsGeometry *g,
         return -1;
     }
 
-    CHECK_GEOMETRY(lba_size, "the LBA size", "logical_block_size");
-    CHECK_GEOMETRY(zone_size, "the zone size in blocks", "zoned.zone_size");
-    CHECK_GEOMETRY(zone_cap, "the zone capacity in blocks",
-                   "zoned.zone_capacity");
-    CHECK_GEOMETRY(nr_zones, "the number of zones",
-                   "the image size over zoned.zone_size");
-    if (le32_to_cpu(h->zd_ext_size) != g->zd_ext_size) {
-        error_setg(errp, "zone state file '%s': the descriptor extension "
-                   "size is %u, the namespace has %u (zoned.descr_ext_size)",
-                   s->path, le32_to_cpu(h->zd_ext_size), g->zd_ext_size);
+    if (check_geometry(s, le64_to_cpu(h->lba_size), g->lba_size,
+                       "the LBA size", "logical_block_size", errp) < 0 ||
+        check_geometry(s, le64_to_cpu(h->zone_size), g->zone_size,
+                       "the zone size in blocks", "zoned.zone_size",
+                       errp) < 0 ||
+        check_geometry(s, le64_to_cpu(h->zone_cap), g->zone_cap,
+                       "the zone capacity in blocks", "zoned.zone_capacity",
+                       errp) < 0 ||
+        check_geometry(s, le64_to_cpu(h->nr_zones), g->nr_zones,
+                       "the number of zones",
+                       "the image size over zoned.zone_size", errp) < 0 ||
+        check_geometry(s, le32_to_cpu(h->zd_ext_size), g->zd_ext_size,
+                       "the descriptor extension size",
+                       "zoned.descr_ext_size", errp) < 0) {
         return -1;
     }
     if (le64_to_cpu(h->ext_offset) != g->ext_offset ||
@@ -436,6 +462,7 @@ bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp)
         }
         if (zns_map(s, st.st_size, errp) < 0 ||
             zns_check_header(s, &g, st.st_size, errp) < 0 ||
+            zns_allocate(s, g.file_size, errp) < 0 ||
             zns_load(s, ns, errp) < 0) {
             goto fail;
         }
@@ -502,6 +529,18 @@ int nvme_zns_state_sync(NvmeNamespace *ns)
         return -1;
     }
     return 0;
+}
+
+/*
+ * A durability point outside a Flush command (controller reset, detach):
+ * the data first, then the zone state that describes it.
+ */
+void nvme_zns_state_flush(NvmeNamespace *ns)
+{
+    if (ns->zstate) {
+        blk_flush(ns->blkconf.blk);
+        nvme_zns_state_sync(ns);
+    }
 }
 
 /*

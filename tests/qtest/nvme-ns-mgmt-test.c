@@ -213,6 +213,10 @@ static void test_common_id_ns(void)
     g_assert_cmphex(qnvme_identify(c, NVME_ID_CNS_NS, NVME_NSID_BROADCAST,
                                    0, 0, &id).status, ==, NVME_SUCCESS);
     g_assert_cmpuint(id.nlbaf, ==, 7);
+    /* the allocated-namespace variant (CNS 11h) has no common form */
+    assert_status(qnvme_identify(c, NVME_ID_CNS_NS_PRESENT,
+                                 NVME_NSID_BROADCAST, 0, 0, &(NvmeIdNs){}),
+                  NVME_INVALID_NSID);
     g_assert_cmpuint(le64_to_cpu(id.nsze), ==, 0);
     g_assert_cmphex(id.mc, ==, 0x3);
     g_assert_cmphex(id.dpc, ==, 0x1f);

@@ -375,6 +375,25 @@ static void poke_state(Zns *z, uint32_t zone, uint8_t state)
     close(fd);
 }
 
+/* A refused Set Zone Descriptor Extension leaves the saved one alone. */
+static void test_zde_refused(void)
+{
+    Zns *z = zns_new();
+    Zone zones[NZONES];
+    uint8_t ext[ZDES];
+
+    set_zde_ok(z, 7, 0xa7);
+    memset(ext, 0x55, sizeof(ext));
+    g_assert_cmphex(QNVME_STATUS(zone_send(z, 7, ZSA_SET_ZDE, ext,
+                                           sizeof(ext)).status), ==,
+                    NVME_ZONE_INVAL_TRANSITION);
+    zns_restart(z, RESTART_KILL);
+    report(z, zones);
+    memset(ext, 0xa7, sizeof(ext));
+    g_assert_cmpmem(zones[7].ext, ZDES, ext, ZDES);
+    zns_free(z);
+}
+
 static void test_read_only_offline(void)
 {
     Zns *z = zns_new();
@@ -632,7 +651,8 @@ static QNvmeMachine *start_store(const char *dir)
                                "auto-ns-path=%s,auto-ns-tnvmcap=%llu,"
                                "auto-ns-zone-size=1M,"
                                "auto-ns-zone-capacity=768K,"
-                               "auto-ns-zone-descr-ext-size=64",
+                               "auto-ns-zone-descr-ext-size=64,"
+                               "auto-ns-zone-max-active=5",
                                SLOT, dir, (unsigned long long)POOL);
 }
 
@@ -728,7 +748,19 @@ static void test_store_zone_formats(void)
                          MiB >> lbads(i));
         g_assert_cmpuint(idz.lbafe[i].zdes, ==, 1);
     }
-    g_assert_cmphex(le32_to_cpu(idz.mar), ==, 0xffffffff);
+    /* 0's based; an active limit alone limits open zones too */
+    g_assert_cmpuint(le32_to_cpu(idz.mar), ==, 4);
+    g_assert_cmpuint(le32_to_cpu(idz.mor), ==, 4);
+    create_zoned(c, 0, 2);
+    g_assert_cmphex(qnvme_identify(c, NVME_ID_CNS_CS_NS, 1, 0,
+                                   NVME_CSI_ZONED, &idz).status, ==,
+                    NVME_SUCCESS);
+    g_assert_cmpuint(le32_to_cpu(idz.mar), ==, 4);
+    g_assert_cmpuint(le32_to_cpu(idz.mor), ==, 4);
+    /* the allocated-namespace variant (CNS 1Bh) has no common form */
+    g_assert_cmphex(qnvme_identify(c, 0x1b, NVME_NSID_BROADCAST, 0,
+                                   NVME_CSI_ZONED, &idz).status, ==,
+                    NVME_INVALID_NSID | NVME_DNR);
 
     /* half a zone */
     r = qnvme_ns_create(c, NVME_CSI_ZONED, 3 * 1024, 3 * 1024, 0, 0, 0);
@@ -896,6 +928,7 @@ int main(int argc, char **argv)
                    test_states_no_shutdown);
     qtest_add_func("/nvme-zns-state/states/killed", test_states_killed);
     qtest_add_func("/nvme-zns-state/report-equal", test_report_equal);
+    qtest_add_func("/nvme-zns-state/zde-refused", test_zde_refused);
     qtest_add_func("/nvme-zns-state/read-only-offline",
                    test_read_only_offline);
     qtest_add_func("/nvme-zns-state/limits-after-load",
