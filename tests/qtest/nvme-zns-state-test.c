@@ -782,6 +782,38 @@ static void test_store_zone_formats(void)
     qnvme_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/* The zone format of a store held by the subsystem is the subsystem's. */
+static void test_store_subsys_zone_format(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QNvmeMachine *m = qnvme_machine_start(
+        "-device nvme-subsys,id=subsys0,auto-ns-path=%s,"
+        "auto-ns-tnvmcap=%llu,auto-ns-zone-size=2M,"
+        "auto-ns-zone-capacity=1M,auto-ns-zone-descr-ext-size=64 "
+        "-device nvme,addr=%d.0,serial=zsub,subsys=subsys0,"
+        "auto-ns-zone-size=8M", dir, (unsigned long long)POOL, SLOT);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT);
+    NvmeIdNsZoned idz;
+    Zone zones[2];
+
+    /* the controller's own auto-ns-zone-size does not apply */
+    g_assert_cmphex(qnvme_identify(c, NVME_ID_CNS_CS_NS, NVME_NSID_BROADCAST,
+                                   0, NVME_CSI_ZONED, &idz).status, ==,
+                    NVME_SUCCESS);
+    g_assert_cmpuint(le64_to_cpu(idz.lbafe[0].zsze), ==, 4096);
+    g_assert_cmpuint(le64_to_cpu(idz.lbafe[4].zsze), ==, 512);
+    g_assert_cmphex(qnvme_ns_create(c, NVME_CSI_ZONED, 8192, 8192, 0, 0,
+                                    0).status, ==, NVME_SUCCESS);
+    g_assert_cmphex(qnvme_ns_attach(c, 1, false, &(uint16_t){0}, 1).status,
+                    ==, NVME_SUCCESS);
+    report_ns(c, 1, 2, zones);
+    g_assert_cmpuint(zones[1].zslba, ==, 4096);
+    g_assert_cmpuint(zones[1].zcap, ==, 2048);
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
 /* Format NVM of a zoned namespace of the store, 512 B to 4 KiB blocks. */
 static void test_store_format(void)
 {
@@ -944,6 +976,8 @@ int main(int argc, char **argv)
                    test_store_each_format);
     qtest_add_func("/nvme-zns-state/store/zone-formats",
                    test_store_zone_formats);
+    qtest_add_func("/nvme-zns-state/store/subsys-zone-format",
+                   test_store_subsys_zone_format);
     qtest_add_func("/nvme-zns-state/store/format", test_store_format);
     qtest_add_func("/nvme-zns-state/store/damaged", test_store_damaged);
     qtest_add_func("/nvme-zns-state/store/keep-and-orphan",
