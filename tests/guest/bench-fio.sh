@@ -7,8 +7,8 @@
 #
 # Two ways of measuring, because single TCG runs on a busy 2-core host
 # scatter by tens of percent:
-#   one at a time  the devices take turns (ABBA order, an even number of
-#                  rounds); the ratio is the median of the rounds' ratios
+#   one at a time  the devices take turns (ABC CBA order, an even number
+#                  of rounds); the ratio is the median of the rounds' ratios
 #   all at once    one fio job per device, concurrently, so that host noise
 #                  hits them alike; the median of the rounds' ratios
 # A second static namespace is the control: static B / static A shows the
@@ -25,7 +25,7 @@ export GUEST_QUIET=1
 ROUNDS=${BENCH_ROUNDS:-4}
 ROUNDS=$(((ROUNDS + 1) / 2 * 2))
 SECONDS_EACH=${BENCH_SECONDS:-5}
-export GUEST_TIMEOUT=$((120 + 2 * 4 * ROUNDS * (SECONDS_EACH + 3)))
+export GUEST_TIMEOUT=$((120 + 2 * 6 * ROUNDS * (SECONDS_EACH + 3)))
 scenario_begin bench-fio
 
 STORE=$WORK/store
@@ -54,10 +54,14 @@ iops() { awk -F';' -v rw=$1 '{ print $3, (rw == "randread") ? $8 : $49 }'; }
 for rw in randread randwrite; do
 	r=0
 	while [ $r -lt "$ROUNDS" ]; do
-		order="runtime static"
-		[ $((r % 2)) = 1 ] && order="static runtime"
+		order="runtime static control"
+		[ $((r % 2)) = 1 ] && order="control static runtime"
 		for which in $order; do
-			dev=$RT; [ $which = static ] && dev=$STA
+			case $which in
+			runtime) dev=$RT ;;
+			static) dev=$STA ;;
+			control) dev=$STB ;;
+			esac
 			echo "ONE $rw $r $($FIO --rw=$rw --name=$which --filename=$dev | iops $rw)"
 		done
 		r=$((r + 1))
@@ -87,8 +91,9 @@ printf '  %-10s %-12s %12s %12s %8s %8s\n' workload mode run-time static ratio c
 for rw in randread randwrite; do
 	rt=$(rounds ONE $rw runtime | median)
 	st=$(rounds ONE $rw static | median)
-	printf '  %-10s %-12s %12.0f %12.0f %8.3f %8s\n' $rw "one at a time" "$rt" "$st" \
-		"$(ratios ONE $rw runtime static | median)" -
+	printf '  %-10s %-12s %12.0f %12.0f %8.3f %8.3f\n' $rw "one at a time" "$rt" "$st" \
+		"$(ratios ONE $rw runtime static | median)" \
+		"$(ratios ONE $rw control static | median)"
 	rt=$(rounds ALL $rw runtime | median)
 	st=$(rounds ALL $rw static | median)
 	printf '  %-10s %-12s %12.0f %12.0f %8.3f %8.3f\n' $rw "all at once" "$rt" "$st" \
