@@ -375,6 +375,58 @@ static void poke_state(Zns *z, uint32_t zone, uint8_t state)
     close(fd);
 }
 
+/*
+ * An explicit ZRWA flush may not move the write pointer past the zone
+ * capacity (1540 blocks here, not a multiple of the 8-block flush
+ * granularity): such a write pointer could never be loaded again.
+ */
+static void test_zrwa_flush_capacity(void)
+{
+    Zns *z = g_new0(Zns, 1);
+    Zone zones[NZONES];
+    NvmeCmd cmd = {
+        .opcode = NVME_CMD_ZONE_MGMT_SEND,
+        .nsid = cpu_to_le32(1),
+    };
+    int fd;
+
+    z->dir = qnvme_tmpdir_new();
+    z->img = g_build_filename(z->dir, "zns.img", NULL);
+    z->zfile = g_build_filename(z->dir, "zns.zones", NULL);
+    z->opts = ",zoned.zone_capacity=788480,zoned.zrwas=32K,"
+              "zoned.zrwafg=4K,zoned.numzrwa=1";
+    fd = open(z->img, O_CREAT | O_RDWR, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, IMG_SIZE), ==, 0);
+    close(fd);
+    zns_start(z);
+
+    /* open zone 0 with a 64-block random write area (ZRWAA) */
+    cmd.cdw13 = cpu_to_le32(ZSA_OPEN | 1 << 9);
+    g_assert_cmphex(qnvme_io(z->c, &cmd, NULL, 0, QNVME_TO_DEV).status, ==,
+                    NVME_SUCCESS);
+    for (int i = 0; i < 24; i++) {
+        write_at(z, i * 64, 64);
+    }
+    /* explicit flushes: to 1536, then 8 more would end past 1540 */
+    cmd.cdw13 = cpu_to_le32(0x11);
+    cmd.cdw10 = cpu_to_le32(1535);
+    g_assert_cmphex(qnvme_io(z->c, &cmd, NULL, 0, QNVME_TO_DEV).status, ==,
+                    NVME_SUCCESS);
+    write_at(z, 1536, 4);
+    cmd.cdw10 = cpu_to_le32(1543);
+    g_assert_cmphex(QNVME_STATUS(qnvme_io(z->c, &cmd, NULL, 0,
+                                          QNVME_TO_DEV).status), ==,
+                    NVME_ZONE_BOUNDARY_ERROR);
+
+    g_assert_cmphex(qnvme_flush(z->c, 1).status, ==, NVME_SUCCESS);
+    zns_restart(z, RESTART_KILL);
+    report(z, zones);
+    g_assert_cmphex(zones[0].state, ==, NVME_ZONE_STATE_CLOSED);
+    g_assert_cmpuint(zones[0].wp, ==, 1536);
+    zns_free(z);
+}
+
 /* A refused Set Zone Descriptor Extension leaves the saved one alone. */
 static void test_zde_refused(void)
 {
@@ -961,6 +1013,8 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-zns-state/states/killed", test_states_killed);
     qtest_add_func("/nvme-zns-state/report-equal", test_report_equal);
     qtest_add_func("/nvme-zns-state/zde-refused", test_zde_refused);
+    qtest_add_func("/nvme-zns-state/zrwa-flush-capacity",
+                   test_zrwa_flush_capacity);
     qtest_add_func("/nvme-zns-state/read-only-offline",
                    test_read_only_offline);
     qtest_add_func("/nvme-zns-state/limits-after-load",
