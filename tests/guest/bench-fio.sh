@@ -78,7 +78,6 @@ GUEST
 rc=$(guest_exit_code "$GUEST_LOG")
 [[ $rc == 0 ]] || scenario_fail "guest exited $rc ($GUEST_LOG)"
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # MODE RW JOB: the IOPS of JOB in each round, one per line, in round order
 rounds() { awk -v m="$1" -v rw="$2" -v j="$3" '$1 == m && $2 == rw && $4 == j { print $3, $5 }' "$GUEST_LOG" | sort -n | awk '{ print $2 }'; }
 # per-round ratio of two columns of IOPS

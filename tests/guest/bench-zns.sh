@@ -51,7 +51,6 @@ STRACE=$(command -v strace) ||
 
 scenario_begin bench-zns
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # --- 1. fio, with and without a zone file ---------------------------------
 

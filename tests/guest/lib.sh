@@ -309,6 +309,12 @@ guest_boot_kill() {
 	esac
 }
 
+# median: the median of the numbers on standard input, one per line
+# (benchmarks print medians of their runs)
+median() {
+	sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 # guest_lines LOG KEY: the rest of each line "KEY ..." of the script's
 # output in LOG, in order (e.g. the zones the guest listed under a tag).
 guest_lines() {
