@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include "qapi/error.h"
 #include "qemu/crc32c.h"
+#include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qemu/notify.h"
 #include "system/block-backend.h"
@@ -211,6 +212,18 @@ static int check_geometry(NvmeZnsState *s, uint64_t file, uint64_t ns,
         return -1;
     }
     return 0;
+}
+
+/*
+ * Was the header ever written?  zns_init() writes it after everything
+ * else, so a file whose magic is still all zeroes is one whose creation a
+ * crash interrupted; any other bad magic is damage.
+ */
+static bool zns_initialised(NvmeZnsState *s)
+{
+    const NvmeZnsStateHdr *h = (const NvmeZnsStateHdr *)s->map;
+
+    return !buffer_is_zero(h->magic, sizeof(h->magic));
 }
 
 /* Check the header of an existing file against the namespace. */
@@ -460,10 +473,20 @@ bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp)
                        (int64_t)st.st_size);
             goto fail;
         }
-        if (zns_map(s, st.st_size, errp) < 0 ||
-            zns_check_header(s, &g, st.st_size, errp) < 0 ||
-            zns_allocate(s, g.file_size, errp) < 0 ||
-            zns_load(s, ns, errp) < 0) {
+        if (zns_map(s, st.st_size, errp) < 0) {
+            goto fail;
+        }
+        if (!zns_initialised(s)) {
+            /* the header is written last: an initialisation cut short */
+            warn_report("zone state file '%s' was never fully initialised "
+                        "(QEMU stopped while creating it); every zone is "
+                        "Empty", path);
+            if (zns_init(s, &g, errp) < 0) {
+                goto fail;
+            }
+        } else if (zns_check_header(s, &g, st.st_size, errp) < 0 ||
+                   zns_allocate(s, g.file_size, errp) < 0 ||
+                   zns_load(s, ns, errp) < 0) {
             goto fail;
         }
     }

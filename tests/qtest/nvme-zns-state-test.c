@@ -614,6 +614,28 @@ static void test_damaged(void)
     zns_free(z);
 }
 
+/*
+ * A creation that a crash cut short (the header, written last, still
+ * zeroes) is finished at the next start, every zone Empty.
+ */
+static void test_interrupted_init(void)
+{
+    Zns *z = zns_with_state();
+    Zone zones[NZONES];
+
+    for (int i = 0; i < 8; i++) {
+        corrupt(z->zfile, i, 0);
+    }
+    zns_start(z);
+    report(z, zones);
+    assert_zone(&zones[1], 1, NVME_ZONE_STATE_EMPTY, zslba(1));
+    assert_zone(&zones[2], 2, NVME_ZONE_STATE_EMPTY, zslba(2));
+    zns_restart(z, RESTART_QUIT);
+    report(z, zones);
+    assert_zone(&zones[1], 1, NVME_ZONE_STATE_EMPTY, zslba(1));
+    zns_free(z);
+}
+
 static void test_lock(void)
 {
     Zns *z = zns_new();
@@ -1022,6 +1044,8 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-zns-state/geometry-mismatch",
                    test_geometry_mismatch);
     qtest_add_func("/nvme-zns-state/damaged", test_damaged);
+    qtest_add_func("/nvme-zns-state/interrupted-init",
+                   test_interrupted_init);
     qtest_add_func("/nvme-zns-state/lock", test_lock);
     qtest_add_func("/nvme-zns-state/needs-zoned", test_needs_zoned);
     qtest_add_func("/nvme-zns-state/new-file", test_new_file);
