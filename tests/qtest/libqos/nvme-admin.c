@@ -21,6 +21,9 @@
 
 #define QNVME_DEFAULT_TIMEOUT_MS 60000
 
+/* QTestStates of QEMUs killed with SIGKILL (see crash_restart). */
+static GPtrArray *killed_qemus;
+
 static QNvmeMachine *machine_start(char *args)
 {
     QNvmeMachine *m = g_new0(QNvmeMachine, 1);
@@ -62,13 +65,18 @@ QNvmeMachine *qnvme_machine_crash_restart(QNvmeMachine *m)
 
     /*
      * SIGKILL: no exit notifier, no device clean-up runs.  libqtest treats
-     * a QEMU killed by a signal as a test failure, so the QTestState of the
-     * dead process is dropped without qtest_quit().
+     * a QEMU killed by a signal as a test failure (qtest_quit() aborts), and
+     * has no other way to free a QTestState: the state of the dead process
+     * is kept, reachable, until the test program ends.
      */
     g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
     while (qtest_probe_child(m->qts)) {
         g_usleep(1000);
     }
+    if (!killed_qemus) {
+        killed_qemus = g_ptr_array_new();
+    }
+    g_ptr_array_add(killed_qemus, m->qts);
     alloc_destroy(&m->alloc);
     qpci_free_pc(m->bus);
     g_free(m->args);
@@ -382,6 +390,8 @@ static void dma_unmap(QNvmeCtrl *c, QNvmeDma *d)
     }
 }
 
+static void io_queue_setup(QNvmeCtrl *c);
+
 static QNvmeResult exec(QNvmeCtrl *c, QNvmeQueue *q, int qid, NvmeCmd *cmd,
                         void *buf, size_t len, QNvmeDir dir)
 {
@@ -413,6 +423,76 @@ QNvmeResult qnvme_admin(QNvmeCtrl *c, NvmeCmd *cmd, void *buf, size_t len,
                         QNvmeDir dir)
 {
     return exec(c, &c->adm, 0, cmd, buf, len, dir);
+}
+
+/* A command submitted without waiting, with its guest data buffer. */
+struct QNvmeAsync {
+    QNvmeCtrl *c;
+    QNvmeQueue *q;
+    int qid;
+    uint16_t cid;
+    uint8_t opcode;
+    QNvmeDma d;
+    void *buf;
+    size_t len;
+    QNvmeDir dir;
+};
+
+static QNvmeAsync *submit_async(QNvmeCtrl *c, QNvmeQueue *q, int qid,
+                                NvmeCmd *cmd, void *buf, size_t len,
+                                QNvmeDir dir)
+{
+    QNvmeAsync *a = g_new0(QNvmeAsync, 1);
+
+    a->c = c;
+    a->q = q;
+    a->qid = qid;
+    a->opcode = cmd->opcode;
+    a->buf = buf;
+    a->len = len;
+    a->dir = dir;
+    dma_map(c, &a->d, cmd, len);
+    if (len) {
+        if (dir == QNVME_TO_DEV) {
+            qtest_memwrite(c->m->qts, a->d.data, buf, len);
+        } else {
+            qtest_memset(c->m->qts, a->d.data, 0, len);
+        }
+    }
+    a->cid = submit(c, q, qid, cmd);
+    return a;
+}
+
+QNvmeAsync *qnvme_admin_async(QNvmeCtrl *c, NvmeCmd *cmd, void *buf,
+                              size_t len, QNvmeDir dir)
+{
+    return submit_async(c, &c->adm, 0, cmd, buf, len, dir);
+}
+
+QNvmeAsync *qnvme_io_async(QNvmeCtrl *c, NvmeCmd *cmd, void *buf, size_t len,
+                           QNvmeDir dir)
+{
+    if (!c->io_ready) {
+        io_queue_setup(c);
+    }
+    return submit_async(c, &c->io, 1, cmd, buf, len, dir);
+}
+
+QNvmeResult qnvme_complete(QNvmeAsync *a)
+{
+    QNvmeResult res = { 0 };
+
+    if (!wait_cid(a->c, a->q, a->qid, a->cid, QNVME_DEFAULT_TIMEOUT_MS,
+                  &res)) {
+        g_error("nvme: command opcode 0x%x (cid %u, qid %d) timed out",
+                a->opcode, a->cid, a->qid);
+    }
+    if (a->len && a->dir == QNVME_FROM_DEV) {
+        qtest_memread(a->c->m->qts, a->d.data, a->buf, a->len);
+    }
+    dma_unmap(a->c, &a->d);
+    g_free(a);
+    return res;
 }
 
 uint16_t qnvme_admin_submit(QNvmeCtrl *c, NvmeCmd *cmd)

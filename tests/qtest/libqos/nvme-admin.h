@@ -106,6 +106,19 @@ void qnvme_admin_submit_batch(QNvmeCtrl *c, NvmeCmd *cmds, int n,
 bool qnvme_admin_wait(QNvmeCtrl *c, uint16_t cid, int timeout_ms,
                       QNvmeResult *res);
 
+/*
+ * Commands in flight: submit an admin or I/O command (with its data, as
+ * qnvme_admin() and qnvme_io() take it) without waiting, and collect its
+ * completion later with qnvme_complete(), which copies FROM_DEV data back
+ * into BUF and frees the handle.  BUF must live until then.
+ */
+typedef struct QNvmeAsync QNvmeAsync;
+QNvmeAsync *qnvme_admin_async(QNvmeCtrl *c, NvmeCmd *cmd, void *buf,
+                              size_t len, QNvmeDir dir);
+QNvmeAsync *qnvme_io_async(QNvmeCtrl *c, NvmeCmd *cmd, void *buf, size_t len,
+                           QNvmeDir dir);
+QNvmeResult qnvme_complete(QNvmeAsync *a);
+
 /* Helpers for the commands the tests use. */
 QNvmeResult qnvme_identify(QNvmeCtrl *c, uint8_t cns, uint32_t nsid,
                            uint16_t cntid, uint8_t csi, void *buf4k);
