@@ -16,6 +16,7 @@ QEMU_BUILD := $(QEMU_SRC)/build
 EMULATOR := $(BUILD)/qemu-system-x86_64
 NINJA_TARGETS := qemu-system-x86_64 tests/qtest/qos-test \
 	tests/qtest/nvme-admin-test tests/qtest/nvme-ns-mgmt-test tests/qtest/nvme-zns-state-test \
+	tests/qtest/nvme-inflight-test \
 	tests/qtest/nvme-ns-bench
 
 .PHONY: all build check check-qtest check-guest demo bench refresh-patches \

@@ -183,13 +183,13 @@ static NvmeNamespace *ns_realize(NvmeCtrl *n, NvmeNsRecord *rec,
         qdev_prop_set_string(dev, "zoned.zone_file", zpath);
     }
 
+    /* set before realize: it bounds the size the namespace uses */
+    NVME_NS(dev)->store_rec = rec;
     if (!qdev_realize(dev, &n->bus.parent_bus, errp)) {
         goto fail;
     }
     object_unref(obj);
     bdrv_unref(bs);
-
-    NVME_NS(dev)->store_rec = rec;
     return NVME_NS(dev);
 
 fail:
@@ -493,8 +493,14 @@ static uint16_t ns_mgmt_create(NvmeCtrl *n, NvmeRequest *req)
     return NVME_SUCCESS;
 }
 
-/* Delete a namespace of the store: record first, then the device. */
-static uint16_t delete_one(NvmeSubsystem *subsys, NvmeNamespace *ns)
+/*
+ * Take a namespace of the store out: its record first (the only step that
+ * may fail), then every attachment, with the events, and its NSID.  Nothing
+ * here runs a nested event loop, so no other command can reach the
+ * namespace between the checks of the caller and the moment it is
+ * unreachable.  The caller unrealizes it afterwards.
+ */
+static uint16_t delete_unlink(NvmeSubsystem *subsys, NvmeNamespace *ns)
 {
     uint32_t nsid = ns->params.nsid;
     Error *err = NULL;
@@ -515,56 +521,78 @@ static uint16_t delete_one(NvmeSubsystem *subsys, NvmeNamespace *ns)
         }
     }
     subsys->namespaces[nsid] = NULL;
-    object_unparent(OBJECT(ns));
     return NVME_SUCCESS;
 }
 
-/* A namespace whose Format NVM is running cannot go: its I/O is in flight. */
-static bool formatting(NvmeNamespace *ns)
+/*
+ * Can NS go now?  Not while a Format NVM runs on it, nor while commands are
+ * in flight on it: their completions would use what delete frees.  The
+ * host retries (no DNR), as for a Format of a busy zoned namespace.
+ */
+static uint16_t delete_check(NvmeNamespace *ns)
 {
-    return ns->status == NVME_FORMAT_IN_PROGRESS;
+    uint32_t nsid = ns->params.nsid;
+
+    if (ns->status == NVME_FORMAT_IN_PROGRESS) {
+        return ns_mgmt_err(nsid, NVME_FORMAT_IN_PROGRESS,
+                           "format in progress");
+    }
+    if (nvme_ns_busy(ns)) {
+        return ns_mgmt_err(nsid, NVME_NS_NOT_READY, "commands in flight");
+    }
+    return NVME_SUCCESS;
 }
 
 static uint16_t ns_mgmt_delete(NvmeCtrl *n, NvmeRequest *req)
 {
     NvmeSubsystem *subsys = n->subsys;
     uint32_t nsid = le32_to_cpu(req->cmd.nsid);
+    g_autoptr(GPtrArray) gone = g_ptr_array_new();
     NvmeNamespace *ns;
-    uint16_t status;
+    uint16_t status = NVME_SUCCESS;
+    uint32_t first = nsid, last = nsid;
 
     if (nsid == NVME_NSID_BROADCAST) {
-        for (nsid = 1; nsid <= NVME_MAX_NAMESPACES; nsid++) {
-            ns = nvme_subsys_ns(subsys, nsid);
-            if (ns && ns->store_rec && formatting(ns)) {
-                return ns_mgmt_err(nsid, NVME_FORMAT_IN_PROGRESS,
-                                   "format in progress");
-            }
+        first = 1;
+        last = NVME_MAX_NAMESPACES;
+    } else {
+        ns = nvme_subsys_ns(subsys, nsid);
+        if (!ns) {
+            return ns_mgmt_err(nsid, NVME_INVALID_NSID | NVME_DNR,
+                               "no such ns");
         }
-        for (nsid = 1; nsid <= NVME_MAX_NAMESPACES; nsid++) {
-            ns = nvme_subsys_ns(subsys, nsid);
-            if (ns && ns->store_rec) {
-                status = delete_one(subsys, ns);
-                if (status) {
-                    return status;
-                }
-            }
+        if (!ns->store_rec) {
+            return ns_mgmt_err(nsid, NVME_INVALID_FIELD | NVME_DNR,
+                               "ns is not in the store");
         }
-        return NVME_SUCCESS;
     }
 
-    ns = nvme_subsys_ns(subsys, nsid);
-    if (!ns) {
-        return ns_mgmt_err(nsid, NVME_INVALID_NSID | NVME_DNR, "no such ns");
+    /* all or nothing as far as the checks go */
+    for (nsid = first; nsid <= last; nsid++) {
+        ns = nvme_subsys_ns(subsys, nsid);
+        if (ns && ns->store_rec) {
+            status = delete_check(ns);
+            if (status) {
+                return status;
+            }
+        }
     }
-    if (!ns->store_rec) {
-        return ns_mgmt_err(nsid, NVME_INVALID_FIELD | NVME_DNR,
-                           "ns is not in the store");
+
+    for (nsid = first; nsid <= last && !status; nsid++) {
+        ns = nvme_subsys_ns(subsys, nsid);
+        if (ns && ns->store_rec) {
+            status = delete_unlink(subsys, ns);
+            if (!status) {
+                g_ptr_array_add(gone, ns);
+            }
+        }
     }
-    if (formatting(ns)) {
-        return ns_mgmt_err(nsid, NVME_FORMAT_IN_PROGRESS,
-                           "format in progress");
+
+    /* unreachable now: the nested event loops of unrealize are harmless */
+    for (guint i = 0; i < gone->len; i++) {
+        object_unparent(OBJECT(g_ptr_array_index(gone, i)));
     }
-    return delete_one(subsys, ns);
+    return status;
 }
 
 uint16_t nvme_ns_mgmt(NvmeCtrl *n, NvmeRequest *req)

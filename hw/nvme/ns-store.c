@@ -475,7 +475,9 @@ static NvmeNsRecord *record_from_qdict(NvmeNsStore *s, QDict *d,
         !check_file(s, path, "image", str, &st, errp)) {
         return NULL;
     }
-    if (st.st_size != rec->size) {
+    /* a write to the last sector may have rounded it up to a whole one */
+    if (st.st_size < rec->size ||
+        st.st_size > ROUND_UP(rec->size, BDRV_SECTOR_SIZE)) {
         error_setg(errp, "%s: image %s is %" PRId64 " bytes, the record "
                    "says %" PRIu64, path, str, (int64_t)st.st_size,
                    rec->size);
@@ -836,7 +838,13 @@ NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
     rec->zone_file = tmpl->csi == NVME_CSI_ZONED ?
                      zone_file_name(&rec->uuid) : NULL;
 
-    if (store_create_image(s, rec->image, rec->size, errp) < 0) {
+    /*
+     * The image is a whole number of sectors: the block layer reads and
+     * writes whole ones, and would grow a shorter image on the first write
+     * to its last block.  The namespace uses only rec->size bytes of it.
+     */
+    if (store_create_image(s, rec->image,
+                           ROUND_UP(rec->size, BDRV_SECTOR_SIZE), errp) < 0) {
         goto fail;
     }
     if (rec->zone_file &&

@@ -566,6 +566,31 @@ void nvme_zns_state_flush(NvmeNamespace *ns)
     }
 }
 
+static void zns_flush_done(void *opaque, int ret)
+{
+    NvmeNamespace *ns = opaque;
+
+    /* the namespace may have been deleted meanwhile: zstate is NULL then */
+    if (ret == 0) {
+        nvme_zns_state_sync(ns);
+    }
+    object_unref(OBJECT(ns));
+}
+
+/*
+ * The same durability point from a command handler (detach): the data
+ * flush runs asynchronously, so no other command runs in a nested event
+ * loop while the caller still uses the namespace.  The namespace is held
+ * until the flush completes.
+ */
+void nvme_zns_state_flush_async(NvmeNamespace *ns)
+{
+    if (ns->zstate) {
+        object_ref(OBJECT(ns));
+        blk_aio_flush(ns->blkconf.blk, zns_flush_done, ns);
+    }
+}
+
 /*
  * After a Format NVM: the zone array was rebuilt for the new format, every
  * zone Empty.  Lay the file out anew for that geometry.
