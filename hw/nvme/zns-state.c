@@ -286,6 +286,35 @@ static int zns_check_header(NvmeZnsState *s, const NvmeZnsGeometry *g,
     return 0;
 }
 
+/*
+ * Is an existing file one whose zones are all Empty, with no valid
+ * descriptor extension, as Format NVM leaves it?  Such a file says nothing
+ * that laying it out anew for another geometry would lose.
+ */
+static bool zns_says_nothing(NvmeZnsState *s, uint64_t file_size)
+{
+    const NvmeZnsStateHdr *h = (const NvmeZnsStateHdr *)s->map;
+    uint64_t nr = le64_to_cpu(h->nr_zones);
+
+    if (memcmp(h->magic, NVME_ZNS_STATE_MAGIC, sizeof(h->magic)) ||
+        le32_to_cpu(h->version) != NVME_ZNS_STATE_VERSION ||
+        le32_to_cpu(h->crc) != hdr_crc(h) ||
+        le32_to_cpu(h->hdr_size) != NVME_ZNS_STATE_HDR_SIZE ||
+        le32_to_cpu(h->desc_size) != sizeof(NvmeZnsStateZone) ||
+        le64_to_cpu(h->file_size) != file_size ||
+        nr > (file_size - NVME_ZNS_STATE_HDR_SIZE) /
+             sizeof(NvmeZnsStateZone)) {
+        return false;
+    }
+    for (uint64_t i = 0; i < nr; i++) {
+        if (s->zones[i].state != NVME_ZONE_STATE_EMPTY ||
+            (s->zones[i].attrs & NVME_ZA_ZD_EXT_VALID)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Check zone descriptor I of the file. */
 static int zns_check_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i,
                           Error **errp)
@@ -437,6 +466,7 @@ bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp)
     NvmeZnsGeometry g;
     struct stat st;
     int64_t start = get_clock();
+    Error *err = NULL;
 
     s->path = g_strdup(path);
     s->fd = qemu_create(path, O_RDWR | O_CLOEXEC, 0600, errp);
@@ -484,8 +514,23 @@ bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp)
             if (zns_init(s, &g, errp) < 0) {
                 goto fail;
             }
-        } else if (zns_check_header(s, &g, st.st_size, errp) < 0 ||
-                   zns_allocate(s, g.file_size, errp) < 0 ||
+        } else if (zns_check_header(s, &g, st.st_size, &err) < 0) {
+            /*
+             * Laid out for another LBA format, every zone Empty: a Format
+             * NVM whose new format the command line or the store's record
+             * does not say (yet: a crash cut it short).  Nothing is lost.
+             */
+            if (!zns_says_nothing(s, st.st_size)) {
+                error_propagate(errp, err);
+                goto fail;
+            }
+            warn_report("%s; every zone is Empty: laid out anew for the "
+                        "namespace", error_get_pretty(err));
+            error_free(err);
+            if (zns_init(s, &g, errp) < 0) {
+                goto fail;
+            }
+        } else if (zns_allocate(s, g.file_size, errp) < 0 ||
                    zns_load(s, ns, errp) < 0) {
             goto fail;
         }

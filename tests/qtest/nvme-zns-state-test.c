@@ -681,6 +681,27 @@ static void test_new_file(void)
 }
 
 /* Format NVM of a zoned namespace: every zone Empty, and it persists. */
+/*
+ * F4: the guest formats a static zoned namespace to another LBA format;
+ * QEMU restarts with the command line's block size.  Format left every
+ * zone Empty, so the zone state file is laid out anew and QEMU starts.
+ */
+static void test_format_restart(void)
+{
+    Zns *z = zns_new();
+    Zone zones[NZONES];
+
+    make_states(z);
+    g_assert_cmphex(qnvme_format(z->c, 1, 4, 0, 0, 0).status, ==,
+                    NVME_SUCCESS);
+    zns_restart(z, RESTART_KILL);
+    report(z, zones);
+    for (int i = 0; i < NZONES; i++) {
+        assert_zone(&zones[i], i, NVME_ZONE_STATE_EMPTY, zslba(i));
+    }
+    zns_free(z);
+}
+
 static void test_format(void)
 {
     Zns *z = zns_new();
@@ -921,6 +942,52 @@ static void test_store_format(void)
     qnvme_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/*
+ * F5: a crash during Format NVM of a zoned store namespace after the zone
+ * state file was laid out for the new format and before the record says
+ * it.  The zones are all Empty then: the store loads, in the recorded
+ * format, the file laid out anew.
+ */
+static void test_store_format_crash(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QNvmeMachine *m = start_store(dir);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT);
+    g_autofree char *rec = NULL;
+    g_autofree char *old = NULL;
+    gsize len;
+    NvmeIdNs id;
+    Zone zones[4];
+
+    create_zoned(c, 0, 4);
+    write_one(c, 1, 0, 2048);
+    rec = qnvme_dir_only(dir, "ns-", ".json");
+    g_assert_true(g_file_get_contents(rec, &old, &len, NULL));
+    g_assert_cmphex(qnvme_format(c, 1, 4, 0, 0, 0).status, ==, NVME_SUCCESS);
+    qnvme_ctrl_close(c);
+    /* the record as it was before the Format: its write never happened */
+    g_assert_true(g_file_set_contents(rec, old, len, NULL));
+    m = qnvme_machine_crash_restart(m);
+
+    c = qnvme_ctrl_open(m, SLOT);
+    g_assert_cmphex(qnvme_identify(c, NVME_ID_CNS_NS, 1, 0, 0, &id).status,
+                    ==, NVME_SUCCESS);
+    g_assert_cmpuint(NVME_ID_NS_FLBAS_INDEX(id.flbas), ==, 0);
+    report_ns(c, 1, 4, zones);
+    for (int i = 0; i < 4; i++) {
+        g_assert_cmphex(zones[i].state, ==, NVME_ZONE_STATE_EMPTY);
+    }
+    write_one(c, 1, 0, 2048 * 3);
+    qnvme_ctrl_close(c);
+    m = qnvme_machine_restart(m);
+    c = qnvme_ctrl_open(m, SLOT);
+    report_ns(c, 1, 4, zones);
+    g_assert_cmphex(zones[3].state, ==, NVME_ZONE_STATE_CLOSED);
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
 static void expect_store_refused(const char *dir, const char *needle1,
                                  const char *needle2)
 {
@@ -1050,6 +1117,7 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-zns-state/needs-zoned", test_needs_zoned);
     qtest_add_func("/nvme-zns-state/new-file", test_new_file);
     qtest_add_func("/nvme-zns-state/format", test_format);
+    qtest_add_func("/nvme-zns-state/format-restart", test_format_restart);
     qtest_add_func("/nvme-zns-state/store/each-format",
                    test_store_each_format);
     qtest_add_func("/nvme-zns-state/store/zone-formats",
@@ -1057,6 +1125,8 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-zns-state/store/subsys-zone-format",
                    test_store_subsys_zone_format);
     qtest_add_func("/nvme-zns-state/store/format", test_store_format);
+    qtest_add_func("/nvme-zns-state/store/format-crash",
+                   test_store_format_crash);
     qtest_add_func("/nvme-zns-state/store/damaged", test_store_damaged);
     qtest_add_func("/nvme-zns-state/store/keep-and-orphan",
                    test_store_keep_and_orphan);
