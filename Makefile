@@ -2,6 +2,7 @@
 #
 #   make                 build the emulator at build/qemu-system-x86_64
 #   make check           build, then run every test; ends with "N passed, N failed"
+#   make check-san       the qtests against QEMU built with ASan and UBSan
 #   make demo            build, then boot a Linux guest and walk through nvme-cli
 #   make bench           print the benchmark tables
 #   make refresh-patches turn edits to upstream files in build/qemu into patches/
@@ -14,12 +15,13 @@ BUILD := build
 QEMU_SRC := $(BUILD)/qemu
 QEMU_BUILD := $(QEMU_SRC)/build
 EMULATOR := $(BUILD)/qemu-system-x86_64
-NINJA_TARGETS := qemu-system-x86_64 tests/qtest/qos-test \
+SAN_BUILD := $(QEMU_SRC)/build-san
+QTEST_TARGETS := tests/qtest/qos-test \
 	tests/qtest/nvme-admin-test tests/qtest/nvme-ns-mgmt-test tests/qtest/nvme-zns-state-test \
-	tests/qtest/nvme-inflight-test \
-	tests/qtest/nvme-ns-bench
+	tests/qtest/nvme-inflight-test
+NINJA_TARGETS := qemu-system-x86_64 $(QTEST_TARGETS) tests/qtest/nvme-ns-bench
 
-.PHONY: all build check check-qtest check-guest demo bench refresh-patches \
+.PHONY: all build build-san check check-san check-qtest check-guest demo bench refresh-patches \
 	checkpatch clean distclean
 
 all: build
@@ -31,8 +33,18 @@ build:
 	@scripts/link-firmware.sh $(QEMU_BUILD)
 	@ln -sfn qemu/build/qemu-system-x86_64 $(EMULATOR)
 
-check: build
+# QEMU and the qtests again with AddressSanitizer and UBSan
+build-san: build
+	@./configure --sanitizers
+	@ninja -C $(SAN_BUILD) qemu-system-x86_64 $(QTEST_TARGETS) | { grep -v '^\[' || true; }; \
+	  test $${PIPESTATUS[0]} = 0 || { echo 'make: the sanitizer build failed (see above)' >&2; exit 1; }
+	@scripts/link-firmware.sh $(SAN_BUILD)
+
+check: build build-san
 	@scripts/run-checks.sh all
+
+check-san: build-san
+	@scripts/run-checks.sh san
 
 check-qtest: build
 	@scripts/run-checks.sh qtest
@@ -53,7 +65,7 @@ checkpatch:
 	@scripts/checkpatch.sh . $(BUILD)
 
 clean:
-	rm -rf $(QEMU_BUILD) $(EMULATOR) $(BUILD)/configure.opts
+	rm -rf $(QEMU_BUILD) $(SAN_BUILD) $(EMULATOR) $(BUILD)/configure*.opts
 
 distclean:
 	rm -rf $(BUILD)

@@ -45,7 +45,8 @@ init_tree() {
 
 link_own_files() {
     local f exclude="$src/.git/info/exclude"
-    : > "$exclude.new"
+    # the sanitizer build directory (./configure --sanitizers)
+    echo "/build-san/" > "$exclude.new"
     own_files | while read -r f; do
         if g cat-file -e "base:$f" 2>/dev/null; then
             die "$f exists in the QEMU base: change it with a patch under patches/, not as an own file"

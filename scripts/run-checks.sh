@@ -5,6 +5,7 @@ set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 qbuild="$repo/build/qemu/build"
+sanbuild="$repo/build/qemu/build-san"
 logdir="$repo/build/test-logs"
 what=${1:-all}
 passed=0
@@ -17,17 +18,41 @@ QOS_NVME_PATH=/x86_64/pc/i440FX-pcihost/pci-bus-pc/pci-bus/nvme/nvme-tests
 
 mkdir -p "$logdir"
 
+# Sanitizer reports (ASan, UBSan, LeakSanitizer) of the sanitized build,
+# from QEMU and from the test programs, one file per process.
+sandir="$logdir/sanitizers"
+san_env() {
+    echo "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$sandir/$1"
+    echo "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$sandir/$1"
+}
+
 # run_tap NAME CMD...: run a glib test binary with --tap, count its results.
+# With $san set, in the sanitized build, and any sanitizer report fails it.
 run_tap() {
-    local name=$1 log="$logdir/$1.log" rc p f
+    local name=$1 log="$logdir/$1.log" rc p f dir=$qbuild env=() r
     shift
     echo "== $name"
-    (cd "$qbuild" && QTEST_QEMU_BINARY=./qemu-system-x86_64 \
-        timeout 1200 "$@" --tap -k) > "$log" 2>&1
+    if [ -n "${san:-}" ]; then
+        dir=$sanbuild
+        mkdir -p "$sandir"
+        rm -f "$sandir/$name".*
+        mapfile -t env < <(san_env "$name")
+    fi
+    (cd "$dir" && env "${env[@]}" QTEST_QEMU_BINARY=./qemu-system-x86_64 \
+        timeout 2400 "$@" --tap -k) > "$log" 2>&1
     rc=$?
     p=$(grep -c '^ok ' "$log")
     f=$(grep -c '^not ok ' "$log")
     grep -E '^(ok|not ok) ' "$log" | sed 's/^/   /'
+    if [ -n "${san:-}" ]; then
+        for r in "$sandir/$name".*; do
+            [ -e "$r" ] || continue
+            echo "   not ok - $name: sanitizer report ${r#$repo/}"
+            grep -m1 -E 'ERROR|runtime error|SUMMARY' "$r" | sed 's/^/   | /'
+            grep -m8 -E '^ +#[0-9]+ ' "$r" | sed 's/^/   | /'
+            f=$((f + 1))
+        done
+    fi
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         echo "   not ok - $name exited with status $rc (log: ${log#$repo/})"
         tail -n 15 "$log" | sed 's/^/   | /'
@@ -71,11 +96,23 @@ run_guest() {
     [ "$f" -eq 0 ] || failures+=(guest)
 }
 
+# Every qtest again against QEMU built with ASan and UBSan.
+run_san() {
+    local t
+    san=1
+    for t in $OUR_QTESTS; do
+        run_tap "$t-san" "tests/qtest/$t"
+    done
+    run_tap upstream-nvme-qos-san tests/qtest/qos-test -p "$QOS_NVME_PATH"
+    san=
+}
+
 case "$what" in
-all) run_qtests; run_guest ;;
+all) run_qtests; run_san; run_guest ;;
 qtest) run_qtests ;;
+san) run_san ;;
 guest) run_guest ;;
-*) echo "run-checks: unknown suite '$what' (all, qtest, guest)" >&2; exit 2 ;;
+*) echo "run-checks: unknown suite '$what' (all, qtest, san, guest)" >&2; exit 2 ;;
 esac
 
 [ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]} (logs in build/test-logs/)"
