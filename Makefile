@@ -3,6 +3,7 @@
 #   make                 build the emulator at build/qemu-system-x86_64
 #   make check           build, then run every test; ends with "N passed, N failed"
 #   make check-san       the qtests against QEMU built with ASan and UBSan
+#   make fuzz            random command sequences: SECONDS=N, SEED=S
 #   make demo            build, then boot a Linux guest and walk through nvme-cli
 #   make bench           print the benchmark tables
 #   make refresh-patches turn edits to upstream files in build/qemu into patches/
@@ -18,10 +19,10 @@ EMULATOR := $(BUILD)/qemu-system-x86_64
 SAN_BUILD := $(QEMU_SRC)/build-san
 QTEST_TARGETS := tests/qtest/qos-test \
 	tests/qtest/nvme-admin-test tests/qtest/nvme-ns-mgmt-test tests/qtest/nvme-zns-state-test \
-	tests/qtest/nvme-inflight-test
+	tests/qtest/nvme-inflight-test tests/qtest/nvme-random-test
 NINJA_TARGETS := qemu-system-x86_64 $(QTEST_TARGETS) tests/qtest/nvme-ns-bench
 
-.PHONY: all build build-san check check-san check-qtest check-guest demo bench refresh-patches \
+.PHONY: all build build-san check check-san fuzz check-qtest check-guest demo bench refresh-patches \
 	checkpatch clean distclean
 
 all: build
@@ -45,6 +46,12 @@ check: build build-san
 
 check-san: build-san
 	@scripts/run-checks.sh san
+
+# Random command sequences on the sanitized build: make fuzz SECONDS=N SEED=S
+SECONDS ?= 300
+fuzz: build-san
+	@cd $(SAN_BUILD) && QNVME_SECONDS=$(SECONDS) $(if $(SEED),QNVME_SEED=$(SEED)) \
+	  QTEST_QEMU_BINARY=./qemu-system-x86_64 tests/qtest/nvme-random-test --tap
 
 check-qtest: build
 	@scripts/run-checks.sh qtest

@@ -13,7 +13,8 @@ failed=0
 failures=()
 
 # Our qtests, and upstream's nvme qtests (a qos-test path prefix).
-OUR_QTESTS="nvme-admin-test nvme-ns-mgmt-test nvme-zns-state-test nvme-inflight-test"
+OUR_QTESTS="nvme-admin-test nvme-ns-mgmt-test nvme-zns-state-test nvme-inflight-test
+            nvme-random-test"
 QOS_NVME_PATH=/x86_64/pc/i440FX-pcihost/pci-bus-pc/pci-bus/nvme/nvme-tests
 
 mkdir -p "$logdir"
