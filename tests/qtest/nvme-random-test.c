@@ -529,10 +529,10 @@ static void test_random(void)
     const char *s = g_getenv("QNVME_SEED");
     const char *n = g_getenv("QNVME_STEPS");
     const char *t = g_getenv("QNVME_SECONDS");
-    guint32 seed = s ? strtoul(s, NULL, 0) : g_test_rand_int();
-    int steps = n ? atoi(n) : 150;
+    guint32 seed = s ? g_ascii_strtoull(s, NULL, 0) : g_test_rand_int();
+    int steps = n ? g_ascii_strtoull(n, NULL, 0) : 150;
     gint64 end = g_get_monotonic_time() +
-                 (t ? atoll(t) : 0) * G_TIME_SPAN_SECOND;
+                 (t ? g_ascii_strtoull(t, NULL, 0) : 0) * G_TIME_SPAN_SECOND;
 
     do {
         fuzz_run(seed++, steps);
