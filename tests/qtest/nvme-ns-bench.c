@@ -14,6 +14,12 @@
  *   image holds.
  * - Start-up cost of a store with 256 namespaces over an empty store:
  *   the time from starting QEMU to its first answer, medians of runs.
+ * - Main-loop stalls: how long QEMU's main loop is held by a command, seen
+ *   as the latency of a register read issued right after the command's
+ *   doorbell, per create, delete, attach, detach and Flush of a zoned
+ *   namespace with a zone state file; and the latency of 4 KiB reads on one
+ *   namespace while another is created and deleted in a loop, against idle.
+ *   The store is on the disk that holds the temporary directory.
  */
 
 #include "qemu/osdep.h"
@@ -238,10 +244,187 @@ static void bench_startup(void)
     qnvme_tmpdir_free(dir);
 }
 
+static double pct(double *v, int n, double p)
+{
+    qsort(v, n, sizeof(double), cmp_double);
+    return v[MIN(n - 1, (int)(p * n))];
+}
+
+/* Microseconds a register read takes: one turn of QEMU's main loop. */
+static double probe_us(QNvmeCtrl *c)
+{
+    gint64 t0 = g_get_monotonic_time();
+
+    qnvme_reg_read32(c, 0x1c);
+    return g_get_monotonic_time() - t0;
+}
+
+static double read_us(QNvmeCtrl *c, uint32_t nsid, uint64_t lba)
+{
+    char buf[4096];
+    gint64 t0 = g_get_monotonic_time();
+
+    g_assert_cmphex(qnvme_read(c, nsid, lba, 8, buf, sizeof(buf)).status, ==,
+                    NVME_SUCCESS);
+    return g_get_monotonic_time() - t0;
+}
+
+static QNvmeAsync *create_async(QNvmeCtrl *c, uint8_t csi, uint64_t nsze,
+                                uint8_t *data)
+{
+    NvmeCmd cmd = {
+        .opcode = 0x0d,
+        .cdw11 = cpu_to_le32((uint32_t)csi << 24),
+    };
+
+    memset(data, 0, NVME_IDENTIFY_DATA_SIZE);
+    stq_le_p(data, nsze);
+    stq_le_p(data + 8, nsze);
+    return qnvme_admin_async(c, &cmd, data, NVME_IDENTIFY_DATA_SIZE,
+                             QNVME_TO_DEV);
+}
+
+static QNvmeAsync *simple_async(QNvmeCtrl *c, uint8_t opc, uint32_t nsid,
+                                uint32_t cdw10, uint16_t *list)
+{
+    NvmeCmd cmd = {
+        .opcode = opc,
+        .nsid = cpu_to_le32(nsid),
+        .cdw10 = cpu_to_le32(cdw10),
+    };
+
+    if (opc == NVME_CMD_FLUSH) {
+        return qnvme_io_async(c, &cmd, NULL, 0, QNVME_TO_DEV);
+    }
+    return qnvme_admin_async(c, &cmd, list, list ? 4096 : 0, QNVME_TO_DEV);
+}
+
+static void print_row(const char *what, double *v, int n)
+{
+    double med = median(v, n);
+
+    printf("  %-34s %6d %10.1f %10.1f %10.1f\n", what, n, med,
+           pct(v, n, 0.99), v[n - 1]);
+}
+
+#define STALL_RUNS 25
+#define IO_CYCLES 25
+
+static void bench_stall(void)
+{
+    char *dir = qnvme_tmpdir_new();
+    g_autofree char *store = g_build_filename(dir, "store", NULL);
+    g_autofree uint8_t *data = g_malloc0(NVME_IDENTIFY_DATA_SIZE);
+    g_autofree uint16_t *list = g_malloc0(4096);
+    static const char *const names[] = {
+        "create (NVM, 1 GiB)", "attach", "detach", "delete",
+        "Flush (zoned, 256 zones dirty)",
+    };
+    double stall[5][STALL_RUNS], idle[STALL_RUNS];
+    double io_idle[400], io_busy[4000];
+    int n_idle = 0, n_busy = 0;
+    QNvmeMachine *m;
+    QNvmeCtrl *c;
+    QNvmeResult r;
+    uint32_t zns;
+
+    g_assert_cmpint(mkdir(store, 0700), ==, 0);
+    m = qnvme_machine_start("-device nvme,addr=%d.0,serial=b0,"
+                            "auto-ns-path=%s,auto-ns-tnvmcap=64G,"
+                            "auto-ns-zone-size=1M", SLOT, store);
+    c = qnvme_ctrl_open(m, SLOT);
+    list[0] = cpu_to_le16(1);
+    list[1] = 0;
+
+    /* namespace 1 serves the reads; 2 is zoned, for the Flush */
+    for (int i = 0; i < 2; i++) {
+        r = qnvme_ns_create(c, i ? NVME_CSI_ZONED : NVME_CSI_NVM, 1 << 19,
+                            1 << 19, 0, 0, 0);
+        g_assert_cmphex(r.status, ==, NVME_SUCCESS);
+        g_assert_cmphex(qnvme_ns_attach(c, r.dw0, false, &list[1], 1).status,
+                        ==, NVME_SUCCESS);
+    }
+    zns = r.dw0;
+    for (int i = 0; i < 400; i++) {
+        io_idle[n_idle++] = read_us(c, 1,
+                                    g_test_rand_int_range(0, (1 << 19) - 8));
+    }
+
+    for (int k = 0; k < STALL_RUNS; k++) {
+        QNvmeAsync *a;
+        uint32_t nsid;
+        char buf[512] = { 1 };
+
+        idle[k] = probe_us(c);
+
+        a = create_async(c, NVME_CSI_NVM, 1 << 21, data);
+        stall[0][k] = probe_us(c);
+        r = qnvme_complete(a);
+        g_assert_cmphex(r.status, ==, NVME_SUCCESS);
+        nsid = r.dw0;
+
+        a = simple_async(c, NVME_ADM_CMD_NS_ATTACHMENT, nsid, 0, list);
+        stall[1][k] = probe_us(c);
+        g_assert_cmphex(qnvme_complete(a).status, ==, NVME_SUCCESS);
+        a = simple_async(c, NVME_ADM_CMD_NS_ATTACHMENT, nsid, 1, list);
+        stall[2][k] = probe_us(c);
+        g_assert_cmphex(qnvme_complete(a).status, ==, NVME_SUCCESS);
+        a = simple_async(c, 0x0d, nsid, 1, NULL);
+        stall[3][k] = probe_us(c);
+        g_assert_cmphex(qnvme_complete(a).status, ==, NVME_SUCCESS);
+
+        /* one block into each zone: every zone state page dirty */
+        for (int z = 0; z < 256; z++) {
+            g_assert_cmphex(qnvme_write(c, zns, z * 2048 + k, 1, buf,
+                                        512).status, ==, NVME_SUCCESS);
+        }
+        a = simple_async(c, NVME_CMD_FLUSH, zns, 0, NULL);
+        stall[4][k] = probe_us(c);
+        g_assert_cmphex(qnvme_complete(a).status, ==, NVME_SUCCESS);
+    }
+
+    /* reads on namespace 1 while another is created and deleted */
+    for (int k = 0; k < IO_CYCLES; k++) {
+        QNvmeAsync *a = create_async(c, NVME_CSI_NVM, 1 << 21, data);
+
+        for (int step = 0; step < 2; step++) {
+            /* the first read goes right after the doorbell */
+            do {
+                io_busy[n_busy++] = read_us(c, 1, g_test_rand_int_range(
+                                                0, (1 << 19) - 8));
+            } while (!qnvme_done(a) && n_busy < ARRAY_SIZE(io_busy));
+            r = qnvme_complete(a);
+            g_assert_cmphex(r.status, ==, NVME_SUCCESS);
+            if (!step) {
+                a = simple_async(c, 0x0d, r.dw0, 1, NULL);
+            }
+        }
+    }
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+
+    printf("\nMain-loop stalls: a register read issued right after the "
+           "command's doorbell (store on %s)\n", dir);
+    printf("  %-34s %6s %10s %10s %10s\n", "command", "runs", "median us",
+           "p99 us", "max us");
+    print_row("(none: idle)", idle, STALL_RUNS);
+    for (int i = 0; i < 5; i++) {
+        print_row(names[i], stall[i], STALL_RUNS);
+    }
+    printf("\n4 KiB reads (QD1) on one namespace, from submission to "
+           "completion\n");
+    printf("  %-34s %6s %10s %10s %10s\n", "while", "reads", "median us",
+           "p99 us", "max us");
+    print_row("idle", io_idle, n_idle);
+    print_row("another is created and deleted", io_busy, n_busy);
+    qnvme_tmpdir_free(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     qtest_add_func("/nvme-ns-bench/create", bench_create);
     qtest_add_func("/nvme-ns-bench/startup", bench_startup);
+    qtest_add_func("/nvme-ns-bench/stall", bench_stall);
     return g_test_run();
 }

@@ -495,6 +495,23 @@ QNvmeResult qnvme_complete(QNvmeAsync *a)
     return res;
 }
 
+bool qnvme_done(QNvmeAsync *a)
+{
+    QNvmeCtrl *c = a->c;
+    NvmeCqe cqe;
+
+    while (reap(c, a->q, a->qid, &cqe)) {
+        g_assert_cmpint(c->npending, <, QNVME_MAX_PENDING);
+        c->pending[c->npending++] = cqe;
+    }
+    for (int i = 0; i < c->npending; i++) {
+        if (le16_to_cpu(c->pending[i].cid) == a->cid) {
+            return true;
+        }
+    }
+    return false;
+}
+
 uint16_t qnvme_admin_submit(QNvmeCtrl *c, NvmeCmd *cmd)
 {
     return submit(c, &c->adm, 0, cmd);

@@ -118,6 +118,8 @@ QNvmeAsync *qnvme_admin_async(QNvmeCtrl *c, NvmeCmd *cmd, void *buf,
 QNvmeAsync *qnvme_io_async(QNvmeCtrl *c, NvmeCmd *cmd, void *buf, size_t len,
                            QNvmeDir dir);
 QNvmeResult qnvme_complete(QNvmeAsync *a);
+/* Has the completion of A arrived?  Never waits; A stays to complete. */
+bool qnvme_done(QNvmeAsync *a);
 
 /* Helpers for the commands the tests use. */
 QNvmeResult qnvme_identify(QNvmeCtrl *c, uint8_t cns, uint32_t nsid,
