@@ -10,10 +10,14 @@
  * their nvme-ns devices, their attachments, and the capacity fields of
  * Identify Controller.  Files are the store's business (ns-store.c).
  *
- * Every change the host is told of is in the store before the command
- * completes: create writes image and record before realizing the device,
- * delete removes the record before the device goes, attachment and format
- * changes rewrite the record.
+ * Every change is in the store before its command completes: create
+ * writes image and record before realizing the device, delete removes the
+ * record (the device goes at once), attachment and format changes rewrite
+ * the record.  The files are written by the store's jobs in worker
+ * threads: a command that changes the store returns NVME_NO_COMPLETE and
+ * completes from its job's callback, so the main loop never waits for the
+ * disk.  A controller reset waits for such a command (its request holds
+ * the AIOCB below), as it waits for any other command in flight.
  */
 
 #include "qemu/osdep.h"
@@ -22,6 +26,7 @@
 #include "qobject/qdict.h"
 #include "hw/qdev-properties.h"
 #include "block/block-global-state.h"
+#include "block/aio.h"
 
 #include "nvme.h"
 #include "trace.h"
@@ -376,6 +381,66 @@ static uint16_t ns_mgmt_err(uint32_t nsid, uint16_t status, const char *why)
     return status;
 }
 
+/* A command that waits for the store's jobs. */
+typedef struct NsMgmtAIOCB {
+    BlockAIOCB common;
+    NvmeCtrl *n;
+    NvmeRequest *req;
+    uint32_t nsid;
+    int pending;        /* jobs not done yet */
+    uint16_t status;
+} NsMgmtAIOCB;
+
+/* Nothing to cancel: the jobs finish, and a reset waits for them. */
+static const AIOCBInfo ns_mgmt_aiocb_info = {
+    .aiocb_size = sizeof(NsMgmtAIOCB),
+};
+
+static NsMgmtAIOCB *ns_mgmt_aiocb_new(NvmeCtrl *n, NvmeRequest *req,
+                                      uint32_t nsid)
+{
+    NsMgmtAIOCB *iocb = qemu_aio_get(&ns_mgmt_aiocb_info, NULL, nvme_misc_cb,
+                                     req);
+
+    iocb->n = n;
+    iocb->req = req;
+    iocb->nsid = nsid;
+    iocb->pending = 0;
+    iocb->status = NVME_SUCCESS;
+    req->aiocb = &iocb->common;
+    return iocb;
+}
+
+static void ns_mgmt_complete(NsMgmtAIOCB *iocb)
+{
+    if (iocb->status) {
+        iocb->req->status = iocb->status;
+    }
+    iocb->common.cb(iocb->common.opaque, 0);
+    qemu_aio_unref(iocb);
+}
+
+/* A job of a command done; the command completes with the last one. */
+static void ns_mgmt_job_done(void *opaque, int ret)
+{
+    NsMgmtAIOCB *iocb = opaque;
+
+    if (ret < 0 && !iocb->status) {
+        iocb->status = ns_mgmt_err(iocb->nsid, NVME_INTERNAL_DEV_ERROR,
+                                   "store");
+    }
+    if (--iocb->pending == 0) {
+        ns_mgmt_complete(iocb);
+    }
+}
+
+/* Wait for one more job: pass ns_mgmt_job_done and the result as its cb. */
+static NsMgmtAIOCB *ns_mgmt_wait(NsMgmtAIOCB *iocb)
+{
+    iocb->pending++;
+    return iocb;
+}
+
 /* Check the host-specified fields of a create; fill TMPL from them. */
 static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
                              uint8_t csi, NvmeNsRecord *tmpl)
@@ -424,8 +489,10 @@ static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
                            "nsze is not a whole number of zones");
     }
 
+    /* a create whose files are being written holds its NSID in the store */
     for (nsid = 1; nsid <= NVME_MAX_NAMESPACES; nsid++) {
-        if (!nvme_subsys_ns(subsys, nsid)) {
+        if (!nvme_subsys_ns(subsys, nsid) &&
+            !nvme_ns_store_get(subsys->store, nsid)) {
             break;
         }
     }
@@ -450,13 +517,37 @@ static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
     return NVME_SUCCESS;
 }
 
+static void create_stored(void *opaque, int ret)
+{
+    NsMgmtAIOCB *iocb = opaque;
+    NvmeNsStore *st = iocb->n->subsys->store;
+    Error *err = NULL;
+
+    if (ret < 0) {
+        /* the store freed the NSID and the capacity */
+        iocb->status = ns_mgmt_err(iocb->nsid, NVME_INTERNAL_DEV_ERROR,
+                                   "store");
+        ns_mgmt_complete(iocb);
+        return;
+    }
+    if (!ns_realize(iocb->n, nvme_ns_store_get(st, iocb->nsid), &err)) {
+        error_report_err(err);
+        iocb->status = ns_mgmt_err(iocb->nsid, NVME_INTERNAL_DEV_ERROR,
+                                   "realize");
+        nvme_ns_store_abort(st, iocb->nsid, ns_mgmt_job_done,
+                            ns_mgmt_wait(iocb));
+        return;
+    }
+    iocb->req->cqe.result = cpu_to_le32(iocb->nsid);
+    ns_mgmt_complete(iocb);
+}
+
 static uint16_t ns_mgmt_create(NvmeCtrl *n, NvmeRequest *req)
 {
     NvmeSubsystem *subsys = n->subsys;
     uint8_t csi = le32_to_cpu(req->cmd.cdw11) >> 24;
     NvmeIdNs id;
-    NvmeNsRecord tmpl, *rec;
-    Error *err = NULL;
+    NvmeNsRecord tmpl;
     uint16_t status;
 
     if (csi != NVME_CSI_NVM && csi != NVME_CSI_ZONED) {
@@ -472,45 +563,34 @@ static uint16_t ns_mgmt_create(NvmeCtrl *n, NvmeRequest *req)
     if (status) {
         return status;
     }
+    if (nvme_ns_store_failed(subsys->store)) {
+        return ns_mgmt_err(0, NVME_INTERNAL_DEV_ERROR, "store failed");
+    }
     trace_pci_nvme_ns_mgmt_create(tmpl.nsid, tmpl.nsze, id.flbas, id.dps,
                                   id.nmic);
 
-    rec = nvme_ns_store_create(subsys->store, &tmpl, &err);
-    if (!rec) {
-        error_report_err(err);
-        return ns_mgmt_err(tmpl.nsid, NVME_INTERNAL_DEV_ERROR, "store");
-    }
-
-    if (!ns_realize(n, rec, &err)) {
-        error_report_err(err);
-        if (nvme_ns_store_delete(subsys->store, tmpl.nsid, &err) < 0) {
-            error_report_err(err);
-        }
-        return ns_mgmt_err(tmpl.nsid, NVME_INTERNAL_DEV_ERROR, "realize");
-    }
-
-    req->cqe.result = cpu_to_le32(tmpl.nsid);
-    return NVME_SUCCESS;
+    /* the device is realized once the files are durable */
+    nvme_ns_store_create(subsys->store, &tmpl, create_stored,
+                         ns_mgmt_aiocb_new(n, req, tmpl.nsid));
+    return NVME_NO_COMPLETE;
 }
 
 /*
- * Take a namespace of the store out: its record first (the only step that
- * may fail), then every attachment, with the events, and its NSID.  Nothing
- * here runs a nested event loop, so no other command can reach the
- * namespace between the checks of the caller and the moment it is
- * unreachable.  The caller unrealizes it afterwards.
+ * Take a namespace of the store out: out of the store's memory (its
+ * record's removal is queued behind IOCB), then every attachment, with the
+ * events, and its NSID.  Nothing here runs a nested event loop, so no
+ * other command can reach the namespace between the checks of the caller
+ * and the moment it is unreachable.  The caller unrealizes it afterwards.
  */
-static uint16_t delete_unlink(NvmeSubsystem *subsys, NvmeNamespace *ns)
+static void delete_unlink(NvmeSubsystem *subsys, NvmeNamespace *ns,
+                          NsMgmtAIOCB *iocb)
 {
     uint32_t nsid = ns->params.nsid;
-    Error *err = NULL;
 
     trace_pci_nvme_ns_mgmt_delete(nsid);
 
-    if (nvme_ns_store_delete(subsys->store, nsid, &err) < 0) {
-        error_report_err(err);
-        return ns_mgmt_err(nsid, NVME_INTERNAL_DEV_ERROR, "store");
-    }
+    nvme_ns_store_delete(subsys->store, nsid, ns_mgmt_job_done,
+                         ns_mgmt_wait(iocb));
     ns->store_rec = NULL;
 
     for (int i = 0; i < NVME_MAX_CONTROLLERS; i++) {
@@ -521,7 +601,6 @@ static uint16_t delete_unlink(NvmeSubsystem *subsys, NvmeNamespace *ns)
         }
     }
     subsys->namespaces[nsid] = NULL;
-    return NVME_SUCCESS;
 }
 
 /*
@@ -549,7 +628,8 @@ static uint16_t ns_mgmt_delete(NvmeCtrl *n, NvmeRequest *req)
     uint32_t nsid = le32_to_cpu(req->cmd.nsid);
     g_autoptr(GPtrArray) gone = g_ptr_array_new();
     NvmeNamespace *ns;
-    uint16_t status = NVME_SUCCESS;
+    NsMgmtAIOCB *iocb;
+    uint16_t status;
     uint32_t first = nsid, last = nsid;
 
     if (nsid == NVME_NSID_BROADCAST) {
@@ -578,13 +658,13 @@ static uint16_t ns_mgmt_delete(NvmeCtrl *n, NvmeRequest *req)
         }
     }
 
-    for (nsid = first; nsid <= last && !status; nsid++) {
+    /* held until every namespace is out, so that it completes after */
+    iocb = ns_mgmt_wait(ns_mgmt_aiocb_new(n, req, first));
+    for (nsid = first; nsid <= last; nsid++) {
         ns = nvme_subsys_ns(subsys, nsid);
         if (ns && ns->store_rec) {
-            status = delete_unlink(subsys, ns);
-            if (!status) {
-                g_ptr_array_add(gone, ns);
-            }
+            delete_unlink(subsys, ns, iocb);
+            g_ptr_array_add(gone, ns);
         }
     }
 
@@ -592,7 +672,8 @@ static uint16_t ns_mgmt_delete(NvmeCtrl *n, NvmeRequest *req)
     for (guint i = 0; i < gone->len; i++) {
         object_unparent(OBJECT(g_ptr_array_index(gone, i)));
     }
-    return status;
+    ns_mgmt_job_done(iocb, 0);
+    return NVME_NO_COMPLETE;
 }
 
 uint16_t nvme_ns_mgmt(NvmeCtrl *n, NvmeRequest *req)
@@ -614,19 +695,20 @@ uint16_t nvme_ns_mgmt(NvmeCtrl *n, NvmeRequest *req)
     }
 }
 
-uint16_t nvme_ns_mgmt_attachment(NvmeNamespace *ns, bool attach,
-                                 const uint16_t *cntlids, int nr)
+/*
+ * After Namespace Attachment changed the attachments of NS: for a namespace
+ * of the store, the command completes once they are durable.
+ */
+uint16_t nvme_ns_mgmt_attachment(NvmeRequest *req, NvmeNamespace *ns,
+                                 bool attach, const uint16_t *cntlids, int nr)
 {
     NvmeNsRecord *rec = ns->store_rec;
-    unsigned long old[BITS_TO_LONGS(NVME_NS_STORE_MAX_CTRLS)];
-    Error *err = NULL;
 
     if (!rec) {
         return NVME_SUCCESS;
     }
 
     trace_pci_nvme_ns_mgmt_attachment(rec->nsid, attach, nr);
-    bitmap_copy(old, rec->attached, NVME_NS_STORE_MAX_CTRLS);
     for (int i = 0; i < nr; i++) {
         uint16_t c = le16_to_cpu(cntlids[i]);
 
@@ -636,36 +718,32 @@ uint16_t nvme_ns_mgmt_attachment(NvmeNamespace *ns, bool attach,
             clear_bit(c, rec->attached);
         }
     }
-    if (nvme_ns_store_update(ns->subsys->store, rec, &err) < 0) {
-        error_report_err(err);
-        bitmap_copy(rec->attached, old, NVME_NS_STORE_MAX_CTRLS);
-        return ns_mgmt_err(rec->nsid, NVME_INTERNAL_DEV_ERROR, "store");
-    }
-    return NVME_SUCCESS;
+    nvme_ns_store_update(ns->subsys->store, rec, ns_mgmt_job_done,
+                         ns_mgmt_wait(ns_mgmt_aiocb_new(NULL, req,
+                                                        rec->nsid)));
+    return NVME_NO_COMPLETE;
 }
 
-uint16_t nvme_ns_mgmt_format_done(NvmeNamespace *ns)
+/*
+ * After a Format NVM of NS: for a namespace of the store, write its new
+ * format; CB gets OPAQUE and the result once it is durable.  False (and
+ * no CB) for another namespace.
+ */
+bool nvme_ns_mgmt_format_done(NvmeNamespace *ns, BlockCompletionFunc *cb,
+                              void *opaque)
 {
     NvmeNsRecord *rec = ns->store_rec;
-    NvmeNsRecord old;
-    Error *err = NULL;
 
     if (!rec) {
-        return NVME_SUCCESS;
+        return false;
     }
 
-    old = *rec;
     rec->lbaf = NVME_ID_NS_FLBAS_INDEX(ns->id_ns.flbas);
     rec->mset = NVME_ID_NS_FLBAS_EXTENDED(ns->id_ns.flbas);
     rec->pi = ns->id_ns.dps & NVME_ID_NS_DPS_TYPE_MASK;
     rec->pil = !!(ns->id_ns.dps & NVME_ID_NS_DPS_FIRST_EIGHT);
     rec->nsze = le64_to_cpu(ns->id_ns.nsze);
     trace_pci_nvme_ns_mgmt_format(rec->nsid, rec->lbaf);
-
-    if (nvme_ns_store_update(ns->subsys->store, rec, &err) < 0) {
-        error_report_err(err);
-        *rec = old;
-        return ns_mgmt_err(rec->nsid, NVME_INTERNAL_DEV_ERROR, "store");
-    }
-    return NVME_SUCCESS;
+    nvme_ns_store_update(ns->subsys->store, rec, cb, opaque);
+    return true;
 }

@@ -30,9 +30,10 @@
 #include "qobject/qlist.h"
 #include "qobject/qnum.h"
 #include "qobject/qstring.h"
-#include "block/block-global-state.h"
+#include "qemu/queue.h"
+#include "block/block-common.h"
 #include "block/nvme.h"
-#include "system/block-backend.h"
+#include "block/thread-pool.h"
 
 #include "ns-store.h"
 #include "trace.h"
@@ -49,6 +50,8 @@ struct NvmeNsStore {
     uint64_t tnvmcap;
     uint64_t allocated;
     NvmeNsRecord *ns[NVME_NS_STORE_MAX_NSID + 1];
+    QSIMPLEQ_HEAD(, StoreJob) jobs;   /* the first one runs */
+    bool failed;
 };
 
 static char *store_path(NvmeNsStore *s, const char *name)
@@ -645,7 +648,8 @@ NvmeNsStore *nvme_ns_store_open(const char *dir, uint64_t tnvmcap,
                                 bool purge, Error **errp)
 {
     NvmeNsStore *s = g_new0(NvmeNsStore, 1);
-    bool is_new;
+
+    QSIMPLEQ_INIT(&s->jobs);    bool is_new;
 
     s->dir = g_strdup(dir);
     s->purge = purge;
@@ -698,6 +702,7 @@ void nvme_ns_store_close(NvmeNsStore *s)
     if (!s) {
         return;
     }
+    assert(QSIMPLEQ_EMPTY(&s->jobs));
     for (int i = 0; i <= NVME_NS_STORE_MAX_NSID; i++) {
         record_free(s->ns[i]);
     }
@@ -755,9 +760,131 @@ char *nvme_ns_store_zone_file_path(NvmeNsStore *s, const NvmeNsRecord *rec)
     return rec->zone_file ? store_path(s, rec->zone_file) : NULL;
 }
 
-/* An empty zone state file: zns-state.c initialises it at realize. */
-static int store_create_zone_file(NvmeNsStore *s, const char *name,
-                                  Error **errp)
+/*
+ * Store jobs.  What a command changes in a store is changed in memory at
+ * once, in the main loop, so that the next command sees it; the files
+ * follow in a job that runs in a worker thread, so that the main loop
+ * (and every vCPU's MMIO with it) never waits for the disk.  The jobs of a
+ * store run one at a time, in the order they were queued: the files go
+ * through the same states as memory did, and a later write of a record
+ * never lands before an earlier one.  A job reads only its own fields and
+ * the store's directory and directory fd, which never change while the
+ * store is open.  Its callback runs in the main loop once the change is
+ * durable (0) or failed (a negative errno; the error was reported).
+ */
+typedef struct StoreJob StoreJob;
+typedef int StoreJobFunc(StoreJob *job, Error **errp);
+
+struct StoreJob {
+    NvmeNsStore *s;
+    StoreJobFunc *run;
+    uint32_t nsid;
+    char *record;       /* file names in the store */
+    char *image;
+    char *zone_file;
+    char *image_aside;  /* where delete keeps them, NULL to remove them */
+    char *zone_aside;
+    uint64_t image_size;
+    GString *json;      /* the record to write */
+    Error *err;
+    BlockCompletionFunc *cb;
+    void *opaque;
+    QSIMPLEQ_ENTRY(StoreJob) next;
+};
+
+static void store_job_free(StoreJob *job)
+{
+    g_free(job->record);
+    g_free(job->image);
+    g_free(job->zone_file);
+    g_free(job->image_aside);
+    g_free(job->zone_aside);
+    if (job->json) {
+        g_string_free(job->json, true);
+    }
+    g_free(job);
+}
+
+static int store_job_worker(void *opaque)
+{
+    StoreJob *job = opaque;
+
+    return job->run(job, &job->err) < 0 ? -EIO : 0;
+}
+
+static void store_job_start(NvmeNsStore *s);
+
+static void store_job_done(void *opaque, int ret)
+{
+    StoreJob *job = opaque;
+    NvmeNsStore *s = job->s;
+
+    QSIMPLEQ_REMOVE_HEAD(&s->jobs, next);
+    trace_nvme_ns_store_job_done(job->nsid, job->record, ret);
+    if (ret < 0) {
+        error_report_err(job->err);
+        job->err = NULL;
+    }
+    job->cb(job->opaque, ret);
+    store_job_free(job);
+    store_job_start(s);
+}
+
+static void store_job_start(NvmeNsStore *s)
+{
+    StoreJob *job = QSIMPLEQ_FIRST(&s->jobs);
+
+    if (job) {
+        thread_pool_submit_aio(store_job_worker, job, store_job_done, job);
+    }
+}
+
+static StoreJob *store_job_new(NvmeNsStore *s, StoreJobFunc *run,
+                               const NvmeNsRecord *rec,
+                               BlockCompletionFunc *cb, void *opaque)
+{
+    StoreJob *job = g_new0(StoreJob, 1);
+
+    job->s = s;
+    job->run = run;
+    job->nsid = rec->nsid;
+    job->record = g_strdup(rec->record);
+    job->image = g_strdup(rec->image);
+    job->zone_file = g_strdup(rec->zone_file);
+    job->cb = cb;
+    job->opaque = opaque;
+    return job;
+}
+
+static void store_job_queue(NvmeNsStore *s, StoreJob *job)
+{
+    bool idle = QSIMPLEQ_EMPTY(&s->jobs);
+
+    QSIMPLEQ_INSERT_TAIL(&s->jobs, job, next);
+    if (idle) {
+        store_job_start(s);
+    }
+}
+
+/* Unlink NAME in the store; a file that is not there is no error. */
+static int store_unlink(NvmeNsStore *s, const char *name, Error **errp)
+{
+    g_autofree char *path = store_path(s, name);
+
+    if (unlink(path) < 0 && errno != ENOENT) {
+        error_setg_errno(errp, errno, "%s: cannot remove", path);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * A new file of SIZE bytes, sparse, 0600 and never over an existing file.
+ * Plain POSIX because it runs in a worker thread: for a raw image this is
+ * what the block layer's file driver does too.
+ */
+static int store_create_file(NvmeNsStore *s, const char *name, uint64_t size,
+                             Error **errp)
 {
     g_autofree char *path = store_path(s, name);
     int fd = qemu_create(path, O_RDWR | O_EXCL | O_CLOEXEC, 0600, errp);
@@ -765,68 +892,176 @@ static int store_create_zone_file(NvmeNsStore *s, const char *name,
     if (fd < 0) {
         return -1;
     }
+    if (ftruncate(fd, size) < 0) {
+        error_setg_errno(errp, errno, "%s: cannot size it", path);
+        goto fail;
+    }
+    if (qemu_fdatasync(fd) < 0) {
+        error_setg_errno(errp, errno, "%s: sync failed", path);
+        goto fail;
+    }
     close(fd);
-    return 0;
-}
-
-static int store_create_image(NvmeNsStore *s, const char *name,
-                              uint64_t size, Error **errp)
-{
-    g_autofree char *path = store_path(s, name);
-    QDict *opts = qdict_new();
-    BlockBackend *blk;
-    int fd, ret;
-
-    /* 0600 and never over an existing file */
-    fd = qemu_create(path, O_RDWR | O_EXCL | O_CLOEXEC, 0600, errp);
-    if (fd < 0) {
-        return -1;
-    }
-    /*
-     * file-posix writes the first block of a file it grows from length 0
-     * (to help alignment probing); a one-byte hole keeps the new image
-     * free of data blocks whatever its size.
-     */
-    ret = ftruncate(fd, 1);
-    close(fd);
-    if (ret < 0) {
-        error_setg_errno(errp, errno, "%s: cannot create", path);
-        goto fail;
-    }
-
-    /* sized through the block layer, sparse */
-    qdict_put_str(opts, "driver", "raw");
-    blk = blk_new_open(path, NULL, opts, BDRV_O_RDWR | BDRV_O_RESIZE, errp);
-    if (!blk) {
-        goto fail;
-    }
-    ret = blk_truncate(blk, size, true, PREALLOC_MODE_OFF, 0, errp);
-    if (ret == 0) {
-        ret = blk_flush(blk);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "%s: flush failed", path);
-        }
-    }
-    blk_unref(blk);
-    if (ret < 0) {
-        goto fail;
-    }
     return 0;
 
 fail:
+    close(fd);
     unlink(path);
     return -1;
 }
 
-NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
-                                   Error **errp)
+/*
+ * Create: the image, for a zoned namespace an empty zone state file
+ * (zns-state.c lays it out when the namespace is realized), then the
+ * record, and the directory.  On failure nothing is left behind.
+ */
+static int store_job_create(StoreJob *job, Error **errp)
 {
-    NvmeNsRecord *rec;
+    NvmeNsStore *s = job->s;
+
+    if (store_create_file(s, job->image, job->image_size, errp) < 0) {
+        return -1;
+    }
+    if (job->zone_file &&
+        store_create_file(s, job->zone_file, 0, errp) < 0) {
+        goto fail_image;
+    }
+    if (store_write_file(s, job->record, job->json, errp) < 0) {
+        goto fail_zone_file;
+    }
+    return 0;
+
+fail_zone_file:
+    if (job->zone_file) {
+        store_unlink(s, job->zone_file, NULL);
+    }
+fail_image:
+    store_unlink(s, job->image, NULL);
+    store_sync_dir(s, NULL);
+    return -1;
+}
+
+static int store_job_write(StoreJob *job, Error **errp)
+{
+    return store_write_file(job->s, job->record, job->json, errp);
+}
+
+/* Keep NAME aside as ASIDE, or remove it when ASIDE is NULL. */
+static void store_discard(NvmeNsStore *s, const char *name, const char *aside)
+{
+    g_autofree char *path = store_path(s, name);
+    g_autofree char *apath = NULL;
+    Error *err = NULL;
+
+    if (!aside) {
+        if (store_unlink(s, name, &err) < 0) {
+            warn_report_err(err);
+        }
+        return;
+    }
+    apath = store_path(s, aside);
+    if (rename(path, apath) < 0) {
+        warn_report("%s: cannot rename to %s: %s", path, aside,
+                    strerror(errno));
+    }
+}
+
+/*
+ * Delete: the record first; without it the namespace is gone, and the
+ * directory is synced before the image goes, so that a crash never leaves
+ * a record without its image.  Only the record's removal is an error.
+ */
+static int store_job_delete(StoreJob *job, Error **errp)
+{
+    NvmeNsStore *s = job->s;
+
+    if (store_unlink(s, job->record, errp) < 0) {
+        return -1;
+    }
+    if (store_sync_dir(s, errp) < 0) {
+        return -1;
+    }
+    store_discard(s, job->image, job->image_aside);
+    if (job->zone_file) {
+        store_discard(s, job->zone_file, job->zone_aside);
+    }
+    store_sync_dir(s, NULL);
+    return 0;
+}
+
+/*
+ * A store whose files did not follow a change may disagree with memory:
+ * it takes no new namespace (whose NSID the files may still hold) until
+ * QEMU restarts and loads what the files say.
+ */
+static void store_set_failed(NvmeNsStore *s, const char *why)
+{
+    if (!s->failed) {
+        error_report("namespace store %s: %s failed; it takes no new "
+                     "namespace until QEMU restarts", s->dir, why);
+    }
+    s->failed = true;
+}
+
+bool nvme_ns_store_failed(NvmeNsStore *s)
+{
+    return s->failed;
+}
+
+static void store_reserve(NvmeNsStore *s, NvmeNsRecord *rec)
+{
+    s->ns[rec->nsid] = rec;
+    s->allocated += rec->size;
+}
+
+static void store_release(NvmeNsStore *s, uint32_t nsid)
+{
+    NvmeNsRecord *rec = s->ns[nsid];
+
+    s->ns[nsid] = NULL;
+    s->allocated -= rec->size;
+    record_free(rec);
+}
+
+typedef struct StoreCb {
+    NvmeNsStore *s;
+    uint32_t nsid;
+    BlockCompletionFunc *cb;
+    void *opaque;
+} StoreCb;
+
+static StoreCb *store_cb_new(NvmeNsStore *s, uint32_t nsid,
+                             BlockCompletionFunc *cb, void *opaque)
+{
+    StoreCb *c = g_new(StoreCb, 1);
+
+    *c = (StoreCb) { .s = s, .nsid = nsid, .cb = cb, .opaque = opaque };
+    return c;
+}
+
+static void store_created(void *opaque, int ret)
+{
+    StoreCb *c = opaque;
+
+    if (ret < 0) {
+        /* the job left no file: the reservation goes too */
+        store_release(c->s, c->nsid);
+    } else {
+        trace_nvme_ns_store_create(c->nsid, c->s->ns[c->nsid]->record,
+                                   c->s->ns[c->nsid]->size);
+    }
+    c->cb(c->opaque, ret);
+    g_free(c);
+}
+
+NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
+                                   BlockCompletionFunc *cb, void *opaque)
+{
     g_autoptr(QDict) d = NULL;
-    g_autofree char *img_path = NULL;
+    NvmeNsRecord *rec;
+    StoreJob *job;
 
     assert(tmpl->nsid && tmpl->nsid <= NVME_NS_STORE_MAX_NSID);
-    assert(!s->ns[tmpl->nsid]);
+    assert(!s->ns[tmpl->nsid] && !s->failed);
     assert(tmpl->size <= s->tnvmcap - s->allocated);
 
     rec = g_memdup2(tmpl, sizeof(*tmpl));
@@ -837,109 +1072,125 @@ NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
     rec->record = record_name(&rec->uuid);
     rec->zone_file = tmpl->csi == NVME_CSI_ZONED ?
                      zone_file_name(&rec->uuid) : NULL;
+    store_reserve(s, rec);
 
+    job = store_job_new(s, store_job_create, rec, store_created,
+                        store_cb_new(s, rec->nsid, cb, opaque));
     /*
      * The image is a whole number of sectors: the block layer reads and
      * writes whole ones, and would grow a shorter image on the first write
      * to its last block.  The namespace uses only rec->size bytes of it.
      */
-    if (store_create_image(s, rec->image,
-                           ROUND_UP(rec->size, BDRV_SECTOR_SIZE), errp) < 0) {
-        goto fail;
-    }
-    if (rec->zone_file &&
-        store_create_zone_file(s, rec->zone_file, errp) < 0) {
-        goto fail_image;
-    }
+    job->image_size = ROUND_UP(rec->size, BDRV_SECTOR_SIZE);
     d = record_to_qdict(rec);
-    if (store_write_qdict(s, rec->record, d, errp) < 0) {
-        goto fail_zone_file;
-    }
-
-    s->ns[rec->nsid] = rec;
-    s->allocated += rec->size;
-    trace_nvme_ns_store_create(rec->nsid, rec->record, rec->size);
+    job->json = qobject_to_json_pretty(QOBJECT(d), true);
+    g_string_append_c(job->json, '\n');
+    store_job_queue(s, job);
     return rec;
-
-fail_zone_file:
-    if (rec->zone_file) {
-        g_autofree char *zpath = store_path(s, rec->zone_file);
-
-        unlink(zpath);
-    }
-fail_image:
-    img_path = store_path(s, rec->image);
-    unlink(img_path);
-    store_sync_dir(s, NULL);
-fail:
-    record_free(rec);
-    return NULL;
 }
 
-int nvme_ns_store_update(NvmeNsStore *s, NvmeNsRecord *rec, Error **errp)
+static void store_updated(void *opaque, int ret)
+{
+    StoreCb *c = opaque;
+
+    if (ret < 0) {
+        store_set_failed(c->s, "a record write");
+    }
+    if (c->cb) {
+        c->cb(c->opaque, ret);
+    }
+    g_free(c);
+}
+
+void nvme_ns_store_update(NvmeNsStore *s, NvmeNsRecord *rec,
+                          BlockCompletionFunc *cb, void *opaque)
 {
     g_autoptr(QDict) d = record_to_qdict(rec);
+    StoreJob *job;
 
     assert(s->ns[rec->nsid] == rec);
     trace_nvme_ns_store_update(rec->nsid, rec->record);
-    return store_write_qdict(s, rec->record, d, errp);
+    job = store_job_new(s, store_job_write, rec, store_updated,
+                        store_cb_new(s, rec->nsid, cb, opaque));
+    job->json = qobject_to_json_pretty(QOBJECT(d), true);
+    g_string_append_c(job->json, '\n');
+    store_job_queue(s, job);
 }
 
-/* Remove NAME, a file of a deleted namespace, or keep it aside. */
-static void store_discard(NvmeNsStore *s, const NvmeNsRecord *rec,
-                          const char *name, const char *ext)
+static void store_deleted(void *opaque, int ret)
 {
-    g_autofree char *path = store_path(s, name);
-    g_autofree char *u = NULL;
-    g_autofree char *aside = NULL;
-    g_autofree char *apath = NULL;
+    StoreCb *c = opaque;
 
-    if (s->purge) {
-        if (unlink(path) < 0) {
-            warn_report("%s: cannot remove: %s", path, strerror(errno));
-        }
-        return;
+    if (ret < 0) {
+        store_set_failed(c->s, "a delete");
     }
-    u = qemu_uuid_unparse_strdup(&rec->uuid);
-    aside = g_strdup_printf("deleted-ns-%s-%" PRId64 ".%s", u,
-                            (int64_t)time(NULL), ext);
-    apath = store_path(s, aside);
-    if (rename(path, apath) < 0) {
-        warn_report("%s: cannot rename to %s: %s", path, aside,
-                    strerror(errno));
+    if (c->cb) {
+        c->cb(c->opaque, ret);
     }
+    g_free(c);
 }
 
-int nvme_ns_store_delete(NvmeNsStore *s, uint32_t nsid, Error **errp)
+static char *aside_name(const NvmeNsRecord *rec, const char *ext)
+{
+    g_autofree char *u = qemu_uuid_unparse_strdup(&rec->uuid);
+
+    return g_strdup_printf("deleted-ns-%s-%" PRId64 ".%s", u,
+                           (int64_t)time(NULL), ext);
+}
+
+void nvme_ns_store_delete(NvmeNsStore *s, uint32_t nsid,
+                          BlockCompletionFunc *cb, void *opaque)
 {
     NvmeNsRecord *rec = nvme_ns_store_get(s, nsid);
-    g_autofree char *rpath = NULL;
+    StoreJob *job;
 
     assert(rec);
-    rpath = store_path(s, rec->record);
+    trace_nvme_ns_store_delete(nsid, rec->record, s->purge);
+    job = store_job_new(s, store_job_delete, rec, store_deleted,
+                        store_cb_new(s, nsid, cb, opaque));
+    if (!s->purge) {
+        job->image_aside = aside_name(rec, "img");
+        job->zone_aside = rec->zone_file ? aside_name(rec, "zones") : NULL;
+    }
+    store_job_queue(s, job);
+    store_release(s, nsid);
+}
 
-    /*
-     * Without its record the namespace is gone: this is the only step that
-     * may fail, and it changes nothing when it does.  What follows only
-     * warns, so the caller never keeps a device whose record was freed.
-     */
-    if (unlink(rpath) < 0) {
-        error_setg_errno(errp, errno, "%s: cannot remove", rpath);
+static void store_aborted(void *opaque, int ret)
+{
+    StoreCb *c = opaque;
+
+    if (ret < 0) {
+        store_set_failed(c->s, "undoing a create");
+    }
+    c->cb(c->opaque, ret);
+    g_free(c);
+}
+
+static int store_job_abort(StoreJob *job, Error **errp)
+{
+    NvmeNsStore *s = job->s;
+
+    if (store_unlink(s, job->record, errp) < 0 ||
+        store_sync_dir(s, errp) < 0) {
         return -1;
     }
-    s->ns[nsid] = NULL;
-    s->allocated -= rec->size;
-    if (fsync(s->dirfd) < 0) {
-        warn_report("%s: cannot sync the directory: %s", s->dir,
-                    strerror(errno));
-    }
-
-    store_discard(s, rec, rec->image, "img");
-    if (rec->zone_file) {
-        store_discard(s, rec, rec->zone_file, "zones");
+    store_unlink(s, job->image, NULL);
+    if (job->zone_file) {
+        store_unlink(s, job->zone_file, NULL);
     }
     store_sync_dir(s, NULL);
-    trace_nvme_ns_store_delete(nsid, rec->record, s->purge);
-    record_free(rec);
     return 0;
+}
+
+void nvme_ns_store_abort(NvmeNsStore *s, uint32_t nsid,
+                         BlockCompletionFunc *cb, void *opaque)
+{
+    NvmeNsRecord *rec = nvme_ns_store_get(s, nsid);
+
+    assert(rec);
+    trace_nvme_ns_store_abort(nsid, rec->record);
+    store_job_queue(s, store_job_new(s, store_job_abort, rec, store_aborted,
+                                     store_cb_new(s, nsid, cb, opaque)));
+    store_release(s, nsid);
 }

@@ -9,7 +9,8 @@
  * subsystem: one directory, a record of the store itself (store.json:
  * schema version, TNVMCAP), and per namespace a raw image and a JSON
  * record.  Records are written atomically (temporary file, fsync, rename,
- * fsync of the directory); a lock keeps a second QEMU out.  The device
+ * fsync of the directory), in worker threads; a lock keeps a second QEMU
+ * out.  The device
  * model never builds paths or touches these files itself.
  */
 
@@ -18,6 +19,7 @@
 
 #include "qemu/bitmap.h"
 #include "qemu/uuid.h"
+#include "block/aio.h"
 
 #define NVME_NS_STORE_SCHEMA 1
 #define NVME_NS_STORE_MAX_NSID 256
@@ -79,17 +81,35 @@ char *nvme_ns_store_image_path(NvmeNsStore *s, const NvmeNsRecord *rec);
 char *nvme_ns_store_zone_file_path(NvmeNsStore *s, const NvmeNsRecord *rec);
 
 /*
+ * Changes.  Each changes the store in memory at once; the files follow in
+ * the background, in the order the changes were made, and CB (when not
+ * NULL) gets OPAQUE and 0 once the change is durable, or a negative errno
+ * (the error was reported).  A store whose files failed to follow a
+ * change, but for a create, is failed: it takes no create until restart.
+ */
+bool nvme_ns_store_failed(NvmeNsStore *s);
+
+/*
  * Create a namespace from TMPL (nsid, csi, format, sharing, size, zone
  * format): a new sparse image, for a zoned namespace an empty zone state
  * file (initialised when the namespace is realized), and its record, in
- * that order.  On failure nothing is left
- * behind.  Returns the store's record.
+ * that order.  Its NSID and capacity are taken at once.  If creating the
+ * files fails, nothing is left behind, the NSID and capacity are free
+ * again, and the returned record is freed before CB runs.
  */
 NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
-                                   Error **errp);
-/* Write REC (a record of the store, changed by the caller) atomically. */
-int nvme_ns_store_update(NvmeNsStore *s, NvmeNsRecord *rec, Error **errp);
+                                   BlockCompletionFunc *cb, void *opaque);
+/*
+ * Undo a create whose files are complete, when its namespace cannot be
+ * realized: the record and every file go, nothing is kept aside.
+ */
+void nvme_ns_store_abort(NvmeNsStore *s, uint32_t nsid,
+                         BlockCompletionFunc *cb, void *opaque);
+/* Write REC (a record of the store, changed by the caller). */
+void nvme_ns_store_update(NvmeNsStore *s, NvmeNsRecord *rec,
+                          BlockCompletionFunc *cb, void *opaque);
 /* Remove the record, then remove (or keep aside) the image and zone file. */
-int nvme_ns_store_delete(NvmeNsStore *s, uint32_t nsid, Error **errp);
+void nvme_ns_store_delete(NvmeNsStore *s, uint32_t nsid,
+                          BlockCompletionFunc *cb, void *opaque);
 
 #endif /* HW_NVME_NS_STORE_H */

@@ -19,6 +19,7 @@
 #include "qemu/osdep.h"
 #include <sys/mman.h>
 #include "qapi/error.h"
+#include "block/thread-pool.h"
 #include "qemu/crc32c.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
@@ -29,16 +30,32 @@
 #include "nvme.h"
 #include "trace.h"
 
+/*
+ * A mapping of the file.  An msync running in a worker thread holds a
+ * reference, so that a Format (which maps the file anew) or a removal
+ * never unmaps the range under it.  References change in the main loop.
+ */
+typedef struct NvmeZnsMapping {
+    uint8_t *addr;
+    size_t size;
+    unsigned refs;
+} NvmeZnsMapping;
+
 struct NvmeZnsState {
     char *path;
     int fd;
-    uint8_t *map;
-    size_t size;
+    NvmeZnsMapping *mapping;
+    uint8_t *map;           /* mapping->addr */
+    size_t size;            /* mapping->size */
     NvmeZnsStateZone *zones;
     Notifier exit_notifier;
 };
 
 typedef struct NvmeZnsGeometry {
+    uint8_t flbas;
+    uint8_t dps;
+    uint8_t cl_flbas;
+    uint8_t cl_dps;
     uint64_t lba_size;
     uint64_t zone_size;
     uint64_t zone_cap;
@@ -48,8 +65,32 @@ typedef struct NvmeZnsGeometry {
     uint64_t file_size;
 } NvmeZnsGeometry;
 
+/*
+ * The format the namespace's properties say (as nvme_ns_init() picks it),
+ * which a Format NVM may have changed since.
+ */
+static void zns_props_format(NvmeNamespace *ns, uint8_t *flbas, uint8_t *dps)
+{
+    uint8_t ds = 31 - clz32(ns->blkconf.logical_block_size);
+    int i;
+
+    for (i = 0; i < ns->nlbaf - 1; i++) {
+        if (ns->id_ns.lbaf[i].ds == ds &&
+            ns->id_ns.lbaf[i].ms == ns->params.ms) {
+            break;
+        }
+    }
+    *flbas = (i & 0xf) | (i >> 4) << 5 |
+             (ns->params.ms && ns->params.mset ? NVME_ID_NS_FLBAS_EXTENDED : 0);
+    *dps = ns->params.pi |
+           (ns->params.pi && ns->params.pil ? NVME_ID_NS_DPS_FIRST_EIGHT : 0);
+}
+
 static void zns_geometry(NvmeNamespace *ns, NvmeZnsGeometry *g)
 {
+    g->flbas = ns->id_ns.flbas;
+    g->dps = ns->id_ns.dps;
+    zns_props_format(ns, &g->cl_flbas, &g->cl_dps);
     g->lba_size = ns->lbasz;
     g->zone_size = ns->zone_size;
     g->zone_cap = ns->zone_capacity;
@@ -100,16 +141,27 @@ static int zns_map(NvmeZnsState *s, size_t size, Error **errp)
                          s->path);
         return -1;
     }
+    s->mapping = g_new(NvmeZnsMapping, 1);
+    *s->mapping = (NvmeZnsMapping) { .addr = map, .size = size, .refs = 1 };
     s->map = map;
     s->size = size;
     s->zones = (NvmeZnsStateZone *)(s->map + NVME_ZNS_STATE_HDR_SIZE);
     return 0;
 }
 
+static void zns_mapping_unref(NvmeZnsMapping *m)
+{
+    if (--m->refs == 0) {
+        munmap(m->addr, m->size);
+        g_free(m);
+    }
+}
+
 static void zns_unmap(NvmeZnsState *s)
 {
-    if (s->map) {
-        munmap(s->map, s->size);
+    if (s->mapping) {
+        zns_mapping_unref(s->mapping);
+        s->mapping = NULL;
         s->map = NULL;
         s->zones = NULL;
     }
@@ -181,6 +233,10 @@ static int zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
     h->desc_size = cpu_to_le32(sizeof(NvmeZnsStateZone));
     h->ext_offset = cpu_to_le64(g->ext_offset);
     h->file_size = cpu_to_le64(g->file_size);
+    h->flbas = g->flbas;
+    h->dps = g->dps;
+    h->cl_flbas = g->cl_flbas;
+    h->cl_dps = g->cl_dps;
     h->crc = cpu_to_le32(hdr_crc(h));
 
     if (zns_msync(s, errp) < 0) {
@@ -546,6 +602,69 @@ fail:
     return false;
 }
 
+/*
+ * The format a Format NVM gave a namespace with a zone state file, as the
+ * file's header keeps it: a drive keeps its format across power cycles,
+ * so a namespace on the command line (whose properties say the format it
+ * was made with) takes it back at realize, before its zones are laid out.
+ * Only while the properties say what they said when the file was laid
+ * out: properties changed since are the user's, and the loader refuses
+ * them.  Nothing happens unless the header is sound and names a format
+ * the namespace can take; every other problem is the loader's to report.
+ */
+void nvme_zns_state_adopt_format(NvmeNamespace *ns)
+{
+    const char *path = ns->params.zone_file;
+    NvmeZnsStateHdr h;
+    uint8_t lbaf, flbas, dps;
+    const NvmeLBAF *f;
+    int fd;
+
+    if (ns->store_rec) {
+        return;     /* the store's record says the format */
+    }
+    fd = qemu_open_old(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return;
+    }
+    if (pread(fd, &h, sizeof(h), 0) != sizeof(h)) {
+        close(fd);
+        return;
+    }
+    close(fd);
+
+    if (memcmp(h.magic, NVME_ZNS_STATE_MAGIC, sizeof(h.magic)) ||
+        le32_to_cpu(h.version) != NVME_ZNS_STATE_VERSION ||
+        le32_to_cpu(h.crc) != hdr_crc(&h)) {
+        return;
+    }
+    zns_props_format(ns, &flbas, &dps);
+    if (h.cl_flbas != flbas || h.cl_dps != dps ||
+        (h.flbas == flbas && h.dps == dps)) {
+        return;
+    }
+    lbaf = NVME_ID_NS_FLBAS_INDEX(h.flbas) | ((h.flbas >> 5) & 0x3) << 4;
+    if (lbaf > ns->id_ns.nlbaf) {
+        return;
+    }
+    f = &ns->id_ns.lbaf[lbaf];
+    if (le64_to_cpu(h.lba_size) != 1ULL << f->ds ||
+        ((h.dps & NVME_ID_NS_DPS_TYPE_MASK) && f->ms < 8) ||
+        (h.dps & NVME_ID_NS_DPS_TYPE_MASK) > NVME_ID_NS_DPS_TYPE_3 ||
+        ns->size < (1 << f->ds) + f->ms ||
+        nvme_ns_zoned_format_check(ns, lbaf)) {
+        return;
+    }
+
+    info_report("zone state file '%s': the namespace keeps LBA format %u "
+                "(%u-byte blocks, %u bytes of metadata) from a Format NVM",
+                path, lbaf, 1U << f->ds, f->ms);
+    trace_nvme_zns_state_adopt_format(path, h.flbas, h.dps);
+    ns->id_ns.flbas = h.flbas;
+    ns->id_ns.dps = h.dps;
+    nvme_ns_init_format(ns);
+}
+
 void nvme_zns_state_close(NvmeNamespace *ns)
 {
     NvmeZnsState *s = ns->zstate;
@@ -599,6 +718,69 @@ int nvme_zns_state_sync(NvmeNamespace *ns)
     return 0;
 }
 
+typedef struct NvmeZnsSyncJob {
+    NvmeZnsMapping *mapping;
+    char *path;
+    BlockCompletionFunc *cb;
+    void *opaque;
+} NvmeZnsSyncJob;
+
+/* In a worker thread: only the job's own fields. */
+static int zns_sync_worker(void *opaque)
+{
+    NvmeZnsSyncJob *job = opaque;
+
+    if (msync(job->mapping->addr, job->mapping->size, MS_SYNC) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+static void zns_sync_done(void *opaque, int ret)
+{
+    NvmeZnsSyncJob *job = opaque;
+
+    trace_nvme_zns_state_sync_done(job->path, ret);
+    if (ret < 0 && ret != -ECANCELED) {
+        error_report("zone state file '%s': sync failed: %s", job->path,
+                     strerror(-ret));
+    }
+    if (job->cb) {
+        job->cb(job->opaque, ret);
+    }
+    zns_mapping_unref(job->mapping);
+    g_free(job->path);
+    g_free(job);
+}
+
+/*
+ * The msync of a durability point, in a worker thread: the main loop (and
+ * with it every vCPU's MMIO) does not wait for the disk.  CB, if any, gets
+ * 0 once the zone state is durable, or a negative errno.  Returns the
+ * request, which the caller may cancel, or NULL (and calls nothing) when
+ * the namespace has no zone state file.
+ */
+BlockAIOCB *nvme_zns_state_sync_aio(NvmeNamespace *ns,
+                                    BlockCompletionFunc *cb, void *opaque)
+{
+    NvmeZnsState *s = ns->zstate;
+    NvmeZnsSyncJob *job;
+
+    if (!s) {
+        return NULL;
+    }
+    trace_nvme_zns_state_sync(s->path);
+    job = g_new(NvmeZnsSyncJob, 1);
+    *job = (NvmeZnsSyncJob) {
+        .mapping = s->mapping,
+        .path = g_strdup(s->path),
+        .cb = cb,
+        .opaque = opaque,
+    };
+    s->mapping->refs++;
+    return thread_pool_submit_aio(zns_sync_worker, job, zns_sync_done, job);
+}
+
 /*
  * A durability point outside a Flush command (controller reset, detach):
  * the data first, then the zone state that describes it.
@@ -617,7 +799,7 @@ static void zns_flush_done(void *opaque, int ret)
 
     /* the namespace may have been deleted meanwhile: zstate is NULL then */
     if (ret == 0) {
-        nvme_zns_state_sync(ns);
+        nvme_zns_state_sync_aio(ns, NULL, NULL);
     }
     object_unref(OBJECT(ns));
 }

@@ -39,7 +39,10 @@ typedef struct QEMU_PACKED NvmeZnsStateHdr {
     uint32_t desc_size;     /* sizeof(NvmeZnsStateZone) */
     uint64_t ext_offset;
     uint64_t file_size;
-    uint32_t rsvd;
+    uint8_t  flbas;         /* the format (Identify Namespace FLBAS and */
+    uint8_t  dps;           /* DPS) the file was laid out for, and the */
+    uint8_t  cl_flbas;      /* one the namespace's properties said then: */
+    uint8_t  cl_dps;        /* they differ after a Format NVM */
     uint32_t crc;           /* CRC-32C of the header with crc = 0 */
 } NvmeZnsStateHdr;
 

@@ -512,6 +512,226 @@ static void test_format_cancelled_by_reset(void)
     qnvme_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/*
+ * The store's files are written by jobs in a worker thread, one at a time,
+ * in the order the commands changed the store.  One doorbell for a batch
+ * of admin commands runs every handler before the first job is done.
+ */
+static void submit_batch(QNvmeCtrl *c, NvmeCmd *cmds, int n, uint16_t *cids)
+{
+    qnvme_admin_submit_batch(c, cmds, n, cids);
+}
+
+static QNvmeResult wait_batch(QNvmeCtrl *c, uint16_t cid)
+{
+    QNvmeResult r;
+
+    g_assert_true(qnvme_admin_wait(c, cid, 10000, &r));
+    return r;
+}
+
+static NvmeCmd attach_cmd(uint32_t nsid, bool detach)
+{
+    NvmeCmd cmd = {
+        .opcode = NVME_ADM_CMD_NS_ATTACHMENT,
+        .nsid = cpu_to_le32(nsid),
+        .cdw10 = cpu_to_le32(detach ? 1 : 0),
+    };
+
+    return cmd;
+}
+
+static NvmeCmd delete_cmd(uint32_t nsid)
+{
+    NvmeCmd cmd = {
+        .opcode = NVME_ADM_CMD_NS_MANAGEMENT,
+        .nsid = cpu_to_le32(nsid),
+        .cdw10 = cpu_to_le32(NVME_NS_MANAGEMENT_DELETE),
+    };
+
+    return cmd;
+}
+
+/* A Namespace Management create of NSZE blocks, its data at GPA. */
+static NvmeCmd create_cmd(QNvmeCtrl *c, uint64_t nsze)
+{
+    uint8_t data[NVME_IDENTIFY_DATA_SIZE] = {};
+    uint64_t gpa = guest_alloc(&c->m->alloc, sizeof(data));
+    NvmeCmd cmd = {
+        .opcode = NVME_ADM_CMD_NS_MANAGEMENT,
+        .cdw10 = cpu_to_le32(NVME_NS_MANAGEMENT_CREATE),
+        .dptr.prp1 = cpu_to_le64(gpa),
+    };
+
+    stq_le_p(data, nsze);
+    stq_le_p(data + 8, nsze);
+    qtest_memwrite(c->m->qts, gpa, data, sizeof(data));
+    return cmd;
+}
+
+static int records(const char *dir)
+{
+    return qnvme_dir_count(dir, "ns-", ".json");
+}
+
+/*
+ * Detach, attach, detach, delete in one batch: the record's last write
+ * is queued behind three others and must not bring the record back after
+ * the delete removed it (a record whose image is gone would stop the next
+ * start).  Then Format and Delete in one batch: Delete waits for the
+ * Format (Format In Progress), and the Format's record write must not
+ * outlive the Delete that follows.
+ */
+static void test_store_jobs_in_order(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QNvmeMachine *m = start_store(dir);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT0);
+    uint16_t cid[4], list[2] = { cpu_to_le16(1), 0 };
+    NvmeCmd cmds[4];
+    uint64_t gpa = guest_alloc(&m->alloc, 4096);
+    uint32_t nsid;
+    QNvmeResult r;
+
+    qtest_memwrite(m->qts, gpa, list, sizeof(list));
+    for (int round = 0; round < 3; round++) {
+        nsid = create(c, NVME_CSI_NVM, 2048, 0);
+        attach(c, nsid, 0);
+        cmds[0] = attach_cmd(nsid, true);
+        cmds[1] = attach_cmd(nsid, false);
+        cmds[2] = attach_cmd(nsid, true);
+        cmds[3] = delete_cmd(nsid);
+        for (int i = 0; i < 3; i++) {
+            cmds[i].dptr.prp1 = cpu_to_le64(gpa);
+        }
+        submit_batch(c, cmds, 4, cid);
+        for (int i = 0; i < 4; i++) {
+            g_assert_cmphex(wait_batch(c, cid[i]).status, ==, NVME_SUCCESS);
+        }
+        g_assert_false(ns_allocated(c, nsid));
+        g_assert_cmpint(records(dir), ==, 0);
+    }
+
+    nsid = create(c, NVME_CSI_ZONED, 16 * (ZONE / 512), 0);
+    attach(c, nsid, 0);
+    cmds[0] = (NvmeCmd) {
+        .opcode = NVME_ADM_CMD_FORMAT_NVM,
+        .nsid = cpu_to_le32(nsid),
+    };
+    cmds[1] = delete_cmd(nsid);
+    submit_batch(c, cmds, 2, cid);
+    g_assert_cmphex(wait_batch(c, cid[0]).status, ==, NVME_SUCCESS);
+    r = wait_batch(c, cid[1]);
+    if (r.status == NVME_FORMAT_IN_PROGRESS) {
+        r = qnvme_ns_delete(c, nsid);
+    }
+    g_assert_cmphex(r.status, ==, NVME_SUCCESS);
+    g_assert_cmpint(records(dir), ==, 0);
+    g_assert_cmpint(qnvme_dir_count(dir, "ns-", ""), ==, 0);
+
+    qnvme_ctrl_close(c);
+    m = qnvme_machine_restart(m);
+    c = qnvme_ctrl_open(m, SLOT0);
+    g_assert_false(ns_allocated(c, nsid));
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
+/*
+ * Four creates in one batch: each takes its NSID and capacity at once, so
+ * the four get four NSIDs although none is realized before the others
+ * are handled.  A controller reset right behind them waits for them, as
+ * for any command in flight: afterwards all four are there, and load.
+ */
+static void test_store_jobs_reset(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QNvmeMachine *m = start_store(dir);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT0);
+    NvmeCmd cmds[4];
+    uint16_t cid[4];
+    uint32_t seen = 0;
+
+    for (int i = 0; i < 4; i++) {
+        cmds[i] = create_cmd(c, 2048);
+    }
+    submit_batch(c, cmds, 4, cid);
+    for (int i = 0; i < 4; i++) {
+        QNvmeResult r = wait_batch(c, cid[i]);
+
+        g_assert_cmphex(r.status, ==, NVME_SUCCESS);
+        g_assert_cmpuint(r.dw0, >=, 1);
+        g_assert_cmpuint(r.dw0, <=, 4);
+        g_assert_false(seen & (1 << r.dw0));
+        seen |= 1 << r.dw0;
+    }
+
+    for (int i = 0; i < 4; i++) {
+        cmds[i] = create_cmd(c, 2048);
+    }
+    submit_batch(c, cmds, 4, cid);
+    let_run(c);
+    qnvme_ctrl_reset(c);
+    for (uint32_t nsid = 1; nsid <= 8; nsid++) {
+        g_assert_true(ns_allocated(c, nsid));
+    }
+    g_assert_cmpint(records(dir), ==, 8);
+
+    qnvme_ctrl_close(c);
+    m = qnvme_machine_restart(m);
+    c = qnvme_ctrl_open(m, SLOT0);
+    for (uint32_t nsid = 1; nsid <= 8; nsid++) {
+        g_assert_true(ns_allocated(c, nsid));
+    }
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
+/*
+ * SIGKILL while creates and deletes are being written: the store loads,
+ * and every namespace it loads has its record and its image (the loader
+ * checks the image; a record without one stops QEMU).
+ */
+static void test_store_jobs_kill(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QNvmeMachine *m = start_store(dir);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT0);
+
+    for (int round = 0; round < 4; round++) {
+        NvmeCmd cmds[6];
+        uint16_t cid[6];
+        int n = 0, loaded = 0;
+
+        for (uint32_t nsid = 1; nsid <= 8; nsid++) {
+            if (ns_allocated(c, nsid) && n < 2) {
+                cmds[n++] = delete_cmd(nsid);
+            }
+        }
+        while (n < 6) {
+            cmds[n++] = create_cmd(c, 2048);
+        }
+        submit_batch(c, cmds, n, cid);
+        if (round & 1) {
+            let_run(c);
+        }
+        qnvme_ctrl_close(c);
+        m = qnvme_machine_crash_restart(m);
+        c = qnvme_ctrl_open(m, SLOT0);
+        for (uint32_t nsid = 1; nsid <= 16; nsid++) {
+            loaded += ns_allocated(c, nsid);
+        }
+        g_assert_cmpint(loaded, ==, records(dir));
+        /* an interrupted create may leave an image, reported at start */
+        g_assert_cmpint(qnvme_dir_count(dir, "ns-", ".img"), >=, loaded);
+    }
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -526,6 +746,9 @@ int main(int argc, char **argv)
                    test_copy_fails_first_range);
     qtest_add_func("/nvme-inflight/format-cancelled-by-reset",
                    test_format_cancelled_by_reset);
+    qtest_add_func("/nvme-store-jobs/in-order", test_store_jobs_in_order);
+    qtest_add_func("/nvme-store-jobs/reset", test_store_jobs_reset);
+    qtest_add_func("/nvme-store-jobs/kill", test_store_jobs_kill);
     qtest_add_func("/nvme-store-loads/unaligned-image", test_unaligned_image);
     qtest_add_func("/nvme-store-loads/format-too-small",
                    test_format_too_small);

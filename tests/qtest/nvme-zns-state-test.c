@@ -686,18 +686,45 @@ static void test_new_file(void)
  * QEMU restarts with the command line's block size.  Format left every
  * zone Empty, so the zone state file is laid out anew and QEMU starts.
  */
+/*
+ * F4: a static namespace that the guest formatted to 4 KiB blocks comes
+ * back in that format (the command line still says 512 bytes), with its
+ * zones and data, after a kill and after a clean restart: a drive keeps
+ * its format across power cycles.
+ */
 static void test_format_restart(void)
 {
     Zns *z = zns_new();
     Zone zones[NZONES];
+    uint8_t buf[3 * 4096], got[3 * 4096];
+    NvmeIdNs id;
 
     make_states(z);
     g_assert_cmphex(qnvme_format(z->c, 1, 4, 0, 0, 0).status, ==,
                     NVME_SUCCESS);
-    zns_restart(z, RESTART_KILL);
-    report(z, zones);
-    for (int i = 0; i < NZONES; i++) {
-        assert_zone(&zones[i], i, NVME_ZONE_STATE_EMPTY, zslba(i));
+    /* 1 MiB zones of 4 KiB blocks: zone 2 starts at LBA 512 */
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        buf[i] = i * 13 + 5;
+    }
+    g_assert_cmphex(qnvme_write(z->c, 1, 2 * 256, 3, buf, sizeof(buf)).status,
+                    ==, NVME_SUCCESS);
+
+    for (int round = 0; round < 2; round++) {
+        zns_restart(z, round ? RESTART_SHUTDOWN : RESTART_KILL);
+        g_assert_cmphex(qnvme_identify(z->c, NVME_ID_CNS_NS, 1, 0, 0,
+                                       &id).status, ==, NVME_SUCCESS);
+        g_assert_cmpuint(NVME_ID_NS_FLBAS_INDEX(id.flbas), ==, 4);
+        g_assert_cmpuint(le64_to_cpu(id.nsze), ==, IMG_SIZE / 4096);
+        report(z, zones);
+        for (int i = 0; i < NZONES; i++) {
+            g_assert_cmpuint(zones[i].zslba, ==, i * 256);
+            g_assert_cmphex(zones[i].state, ==, i == 2 ?
+                            NVME_ZONE_STATE_CLOSED : NVME_ZONE_STATE_EMPTY);
+            g_assert_cmpuint(zones[i].wp, ==, i * 256 + (i == 2 ? 3 : 0));
+        }
+        g_assert_cmphex(qnvme_read(z->c, 1, 2 * 256, 3, got,
+                                   sizeof(got)).status, ==, NVME_SUCCESS);
+        g_assert_cmpmem(got, sizeof(got), buf, sizeof(buf));
     }
     zns_free(z);
 }
