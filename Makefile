@@ -3,6 +3,7 @@
 #   make                 build the emulator at build/qemu-system-x86_64
 #   make check           build, then run every test; ends with "N passed, N failed"
 #   make check-san       the qtests against QEMU built with ASan and UBSan
+#   make check-base2     the qtests on the second QEMU base (scripts/base.conf)
 #   make fuzz            random command sequences: SECONDS=N, SEED=S
 #   make demo            build, then boot a Linux guest and walk through nvme-cli
 #   make bench           print the benchmark tables
@@ -17,13 +18,15 @@ QEMU_SRC := $(BUILD)/qemu
 QEMU_BUILD := $(QEMU_SRC)/build
 EMULATOR := $(BUILD)/qemu-system-x86_64
 SAN_BUILD := $(QEMU_SRC)/build-san
-QTEST_TARGETS := tests/qtest/qos-test \
-	tests/qtest/nvme-admin-test tests/qtest/nvme-ns-mgmt-test tests/qtest/nvme-zns-state-test \
-	tests/qtest/nvme-inflight-test tests/qtest/nvme-random-test
+OUR_QTESTS := $(shell grep -v '^\#' scripts/qtests.list)
+QTEST_TARGETS := tests/qtest/qos-test $(addprefix tests/qtest/,$(OUR_QTESTS))
 NINJA_TARGETS := qemu-system-x86_64 $(QTEST_TARGETS) tests/qtest/nvme-ns-bench
+# The second base: the newest QEMU release series the series also applies to
+BASE2 := $(shell . scripts/base.conf && set -- $$BASES && echo $$2)
+BASE2_BUILD := $(BUILD)/qemu-$(BASE2)/build
 
-.PHONY: all build build-san check check-san fuzz check-qtest check-guest demo bench refresh-patches \
-	checkpatch clean distclean
+.PHONY: all build build-san build-base2 check check-san check-base2 fuzz check-qtest check-guest \
+	demo bench refresh-patches checkpatch clean distclean
 
 all: build
 
@@ -41,8 +44,21 @@ build-san: build
 	  test $${PIPESTATUS[0]} = 0 || { echo 'make: the sanitizer build failed (see above)' >&2; exit 1; }
 	@scripts/link-firmware.sh $(SAN_BUILD)
 
-check: build build-san
+# QEMU and the qtests on the second base; skipped with a warning when its
+# source has left the registry (./configure exits with 3)
+build-base2:
+	@rm -f $(BUILD)/base2.skipped; rc=0; ./configure --base=$(BASE2) || rc=$$?; \
+	  if [ $$rc = 3 ]; then echo "$(BASE2)" > $(BUILD)/base2.skipped; exit 0; fi; \
+	  test $$rc = 0 || exit $$rc; \
+	  ninja -C $(BASE2_BUILD) qemu-system-x86_64 $(QTEST_TARGETS) | { grep -v '^\[' || true; }; \
+	  test $${PIPESTATUS[0]} = 0 || { echo 'make: the build on the second base failed (see above)' >&2; exit 1; }; \
+	  scripts/link-firmware.sh $(BASE2_BUILD)
+
+check: build build-san build-base2
 	@scripts/run-checks.sh all
+
+check-base2: build-base2
+	@scripts/run-checks.sh base2
 
 check-san: build-san
 	@scripts/run-checks.sh san
@@ -72,7 +88,7 @@ checkpatch:
 	@scripts/checkpatch.sh . $(BUILD)
 
 clean:
-	rm -rf $(QEMU_BUILD) $(SAN_BUILD) $(EMULATOR) $(BUILD)/configure*.opts
+	rm -rf $(QEMU_BUILD) $(SAN_BUILD) $(BASE2_BUILD) $(EMULATOR) $(BUILD)/configure*.opts
 
 distclean:
 	rm -rf $(BUILD)

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Assemble the source tree QEMU is built from.
-# Usage: assemble.sh REPO BUILD_DIR
+# Usage: assemble.sh REPO BUILD_DIR [BASE]
 #
 # BUILD_DIR/qemu is a git repository: its first commit (tag "base") is the
 # pristine base, our own files are symlinked in at their QEMU paths (and
@@ -9,10 +9,12 @@
 # tree is reset to "base" and the series is applied again.
 set -euo pipefail
 
-repo=$(cd "${1:?usage: assemble.sh REPO BUILD_DIR}" && pwd)
-build=$(cd "${2:?usage: assemble.sh REPO BUILD_DIR}" && pwd)
-src="$build/qemu"
-base="$build/base/qemu"
+repo=$(cd "${1:?usage: assemble.sh REPO BUILD_DIR [BASE]}" && pwd)
+build=$(cd "${2:?usage: assemble.sh REPO BUILD_DIR [BASE]}" && pwd)
+. "$repo/scripts/base.conf"
+suffix=$(base_suffix "${3:-$BASE_DEFAULT}")
+src="$build/qemu$suffix"
+base="$build/base$suffix/qemu"
 
 die() { echo "assemble: $*" >&2; exit 1; }
 g() { git -C "$src" "$@"; }
@@ -26,7 +28,7 @@ own_files() {
 
 series_hash() {
     (cd "$repo/patches" && cat series $(grep -v '^#' series) 2>/dev/null;
-     cat "$build/base/VERSION") | sha256sum | cut -d' ' -f1
+     cat "$build/base$suffix/VERSION") | sha256sum | cut -d' ' -f1
 }
 
 init_tree() {
@@ -39,7 +41,7 @@ init_tree() {
     g config user.email "assemble@localhost"
     g config core.autocrlf false
     g add -A -f .
-    g commit -q -m "base: QEMU $(cat "$build/base/VERSION")"
+    g commit -q -m "base: QEMU $(cat "$build/base$suffix/VERSION")"
     g tag base
 }
 
@@ -70,9 +72,9 @@ apply_series() {
         case "$p" in ''|'#'*) continue ;; esac
         [ -f "$repo/patches/$p" ] || die "patches/series names $p, which does not exist"
         if ! g am -q --keep-cr --committer-date-is-author-date "$repo/patches/$p" \
-                > "$build/am.log" 2>&1; then
-            echo "assemble: patch $p does not apply to QEMU $(cat "$build/base/VERSION"):" >&2
-            sed -n '1,20p' "$build/am.log" >&2
+                > "$build/am$suffix.log" 2>&1; then
+            echo "assemble: patch $p does not apply to QEMU $(cat "$build/base$suffix/VERSION"):" >&2
+            sed -n '1,20p' "$build/am$suffix.log" >&2
             g am --show-current-patch=diff 2>/dev/null | head -n 40 >&2 || true
             g am --abort >/dev/null 2>&1 || true
             die "fix patches/$p (then run make again)"
@@ -85,13 +87,13 @@ apply_series() {
 [ -d "$src/.git" ] || init_tree
 
 hash=$(series_hash)
-stamp="$build/series.stamp"
+stamp="$build/series$suffix.stamp"
 if [ ! -f "$stamp" ] || [ "$(cut -d' ' -f1 "$stamp")" != "$hash" ]; then
     # Do not throw away edits made to upstream files in the assembled tree.
     if [ -f "$stamp" ]; then
         if [ -n "$(g status --porcelain --untracked-files=no)" ] ||
            [ "$(g rev-parse HEAD)" != "$(cut -d' ' -f2 "$stamp")" ]; then
-            die "build/qemu holds edits that are not in patches/, and patches/ changed too: run 'make refresh-patches' or discard them"
+            die "build/qemu$suffix holds edits that are not in patches/, and patches/ changed too: run 'make refresh-patches' or discard them"
         fi
     fi
     apply_series

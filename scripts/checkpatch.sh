@@ -14,7 +14,7 @@ for f in $files; do
     (cd "$build/qemu" && perl "$cp" --no-tree --terse -f "$f") || rc=1
 done
 for p in $(grep -v '^#' "$repo/patches/series"); do
-    (cd "$build/qemu" && perl "$cp" --no-signoff --terse "$repo/patches/$p") || rc=1
+    (cd "$build/qemu" && perl "$cp" --terse "$repo/patches/$p") || rc=1
 done
 [ $rc -eq 0 ] && echo "checkpatch: clean ($(wc -w <<< "$files") files, $(grep -vc '^#' "$repo/patches/series") patches)"
 exit $rc

@@ -1,11 +1,14 @@
 #!/bin/bash
 # Run the test suites and print one closing line "N passed, N failed".
-# Usage: run-checks.sh [all|qtest|guest]
+# Usage: run-checks.sh [all|qtest|san|base2|guest]
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/scripts/base.conf"
+base2=$(set -- $BASES && echo "$2")
 qbuild="$repo/build/qemu/build"
 sanbuild="$repo/build/qemu/build-san"
+base2build="$repo/build/qemu-$base2/build"
 logdir="$repo/build/test-logs"
 what=${1:-all}
 passed=0
@@ -13,8 +16,7 @@ failed=0
 failures=()
 
 # Our qtests, and upstream's nvme qtests (a qos-test path prefix).
-OUR_QTESTS="nvme-admin-test nvme-ns-mgmt-test nvme-zns-state-test nvme-inflight-test
-            nvme-random-test"
+OUR_QTESTS=$(grep -v '^#' "$repo/scripts/qtests.list")
 QOS_NVME_PATH=/x86_64/pc/i440FX-pcihost/pci-bus-pc/pci-bus/nvme/nvme-tests
 
 mkdir -p "$logdir"
@@ -30,7 +32,7 @@ san_env() {
 # run_tap NAME CMD...: run a glib test binary with --tap, count its results.
 # With $san set, in the sanitized build, and any sanitizer report fails it.
 run_tap() {
-    local name=$1 log="$logdir/$1.log" rc p f dir=$qbuild env=() r
+    local name=$1 log="$logdir/$1.log" rc p f dir=${tapdir:-$qbuild} env=() r
     shift
     echo "== $name"
     if [ -n "${san:-}" ]; then
@@ -113,12 +115,29 @@ run_san() {
     san=
 }
 
+# Every qtest again on the second base (guest scenarios: default base only).
+run_base2() {
+    local t
+    if [ -f "$repo/build/base2.skipped" ]; then
+        echo "== base $base2: SKIPPED, its source has left the registry (see scripts/base.conf)"
+        return
+    fi
+    echo "== base $base2 ($(cat "$repo/build/base-$base2/VERSION"))"
+    tapdir=$base2build
+    for t in $OUR_QTESTS; do
+        run_tap "$t-$base2" "tests/qtest/$t"
+    done
+    run_tap "upstream-nvme-qos-$base2" tests/qtest/qos-test -p "$QOS_NVME_PATH"
+    tapdir=
+}
+
 case "$what" in
-all) run_qtests; run_san; run_guest ;;
+all) run_qtests; run_san; run_base2; run_guest ;;
 qtest) run_qtests ;;
 san) run_san ;;
+base2) run_base2 ;;
 guest) run_guest ;;
-*) echo "run-checks: unknown suite '$what' (all, qtest, san, guest)" >&2; exit 2 ;;
+*) echo "run-checks: unknown suite '$what' (all, qtest, san, base2, guest)" >&2; exit 2 ;;
 esac
 
 [ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]} (logs in build/test-logs/)"

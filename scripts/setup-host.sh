@@ -1,11 +1,15 @@
 #!/bin/bash
 # Install what building and testing needs, from Debian's registries only.
-# The apt entries for trixie sources (and bookworm-backports on bookworm)
-# are derived from the machine's own Debian entry; no host name is written
-# in this repository.
+# The apt entries for the sources of the QEMU bases (scripts/base.conf:
+# trixie, unstable) and bookworm-backports on bookworm are derived from the
+# machine's own Debian entry; no host name is written in this repository.
 set -euo pipefail
 
 die() { echo "setup-host: $*" >&2; exit 1; }
+
+. "$(dirname "$0")/base.conf"
+SRC_SUITES=$(for b in $BASES; do base_var "$b" SUITE; done | awk '!seen[$0]++' |
+             tr '\n' ' ' | sed 's/ $//')
 
 PKGS_BUILD="ninja-build libglib2.0-dev libpixman-1-dev libslirp-dev libaio-dev
  python3-venv flex bison libfdt-dev pkg-config dpkg-dev ccache git
@@ -48,7 +52,7 @@ debian_entry() {
 write_apt_entries() {
     local entry uris signed codename out=/etc/apt/sources.list.d/qemu-nvme-ns.sources
     entry=$(debian_entry)
-    [ -n "$entry" ] || die "no Debian apt entry found in /etc/apt to derive trixie sources from"
+    [ -n "$entry" ] || die "no Debian apt entry found in /etc/apt to derive the source entries from"
     uris=${entry%%|*}
     signed=${entry#*|}
     codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
@@ -56,7 +60,7 @@ write_apt_entries() {
         echo "# Written by qemu-nvme-ns scripts/setup-host.sh, derived from debian.sources"
         echo "Types: deb-src"
         echo "URIs: $uris"
-        echo "Suites: trixie"
+        echo "Suites: $SRC_SUITES"
         echo "Components: main"
         [ -n "$signed" ] && echo "Signed-By: $signed"
         if [ "$codename" = bookworm ]; then
@@ -103,7 +107,7 @@ main() {
     codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
     miss=$(missing_pkgs $PKGS_BUILD $PKGS_FIRMWARE $PKGS_GUEST $PKGS_BENCH)
     if [ -z "$miss" ] && meson_ok && dpkg -s python3-pycotap >/dev/null 2>&1 &&
-       grep -qs trixie /etc/apt/sources.list.d/qemu-nvme-ns.sources; then
+       grep -qsxF "Suites: $SRC_SUITES" /etc/apt/sources.list.d/qemu-nvme-ns.sources; then
         return 0
     fi
     need_root

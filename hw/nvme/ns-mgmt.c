@@ -24,12 +24,24 @@
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "qobject/qdict.h"
-#include "hw/qdev-properties.h"
 #include "block/block-global-state.h"
 #include "block/aio.h"
+#include "system/block-backend.h"
 
 #include "nvme.h"
 #include "trace.h"
+
+/* The LBA formats of nvme-ns, which a create offers too. */
+const NvmeLBAF nvme_lbaf_defaults[NVME_NS_DEFAULT_NLBAF] = {
+    [0] = { .ds =  9           },
+    [1] = { .ds =  9, .ms =  8 },
+    [2] = { .ds =  9, .ms = 16 },
+    [3] = { .ds =  9, .ms = 64 },
+    [4] = { .ds = 12           },
+    [5] = { .ds = 12, .ms =  8 },
+    [6] = { .ds = 12, .ms = 16 },
+    [7] = { .ds = 12, .ms = 64 },
+};
 
 /* Bytes a namespace of NSZE blocks in LBA format LBAF takes. */
 static bool ns_bytes(uint8_t lbaf, uint64_t nsze, uint64_t *bytes)
@@ -674,6 +686,32 @@ static uint16_t ns_mgmt_delete(NvmeCtrl *n, NvmeRequest *req)
     }
     ns_mgmt_job_done(iocb, 0);
     return NVME_NO_COMPLETE;
+}
+
+/*
+ * Before a controller reset frees N's queues: every command in flight that
+ * has an AIOCB (which includes those waiting for the store's jobs, and a
+ * Flush waiting for a zone state sync in a worker thread) is cancelled and
+ * waited for, so that no completion reaches a freed request.  QEMU bases
+ * that do this in the reset itself find nothing left to do.
+ */
+void nvme_ns_mgmt_ctrl_reset(NvmeCtrl *n)
+{
+    for (int q = 0; q <= n->params.max_ioqpairs; q++) {
+        NvmeRequest *req;
+        bool again = true;
+
+        while (n->sq[q] && again) {
+            again = false;
+            QTAILQ_FOREACH(req, &n->sq[q]->out_req_list, entry) {
+                if (req->aiocb) {
+                    blk_aio_cancel(req->aiocb);
+                    again = true;   /* the list changed */
+                    break;
+                }
+            }
+        }
+    }
 }
 
 uint16_t nvme_ns_mgmt(NvmeCtrl *n, NvmeRequest *req)

@@ -30,6 +30,45 @@
 #include "nvme.h"
 #include "trace.h"
 
+#define NVME_ZNS_STATE_MAGIC    "QNVMEZS"
+#define NVME_ZNS_STATE_VERSION  1
+#define NVME_ZNS_STATE_HDR_SIZE 4096
+
+/*
+ * On-disk layout, little endian:
+ *   header         NVME_ZNS_STATE_HDR_SIZE bytes (NvmeZnsStateHdr, zeroes)
+ *   descriptors    nr_zones * NvmeZnsStateZone, at hdr_size
+ *   extensions     nr_zones * zd_ext_size bytes, at ext_offset
+ * The file is zero-padded to a multiple of the host page size.
+ */
+typedef struct QEMU_PACKED NvmeZnsStateHdr {
+    char     magic[8];
+    uint32_t version;
+    uint32_t hdr_size;
+    uint64_t lba_size;      /* bytes of data per logical block */
+    uint64_t zone_size;     /* logical blocks */
+    uint64_t zone_cap;      /* logical blocks */
+    uint64_t nr_zones;
+    uint32_t zd_ext_size;   /* bytes */
+    uint32_t desc_size;     /* sizeof(NvmeZnsStateZone) */
+    uint64_t ext_offset;
+    uint64_t file_size;
+    uint8_t  flbas;         /* the format (Identify Namespace FLBAS and */
+    uint8_t  dps;           /* DPS) the file was laid out for, and the */
+    uint8_t  cl_flbas;      /* one the namespace's properties said then: */
+    uint8_t  cl_dps;        /* they differ after a Format NVM */
+    uint32_t crc;           /* CRC-32C of the header with crc = 0 */
+} NvmeZnsStateHdr;
+
+typedef struct QEMU_PACKED NvmeZnsStateZone {
+    uint8_t  state;         /* NvmeZoneState */
+    uint8_t  attrs;         /* zone attributes (ZA) */
+    uint8_t  rsvd[6];
+    uint64_t wp;            /* write pointer, absolute LBA */
+    uint64_t zcap;          /* zone capacity, logical blocks */
+    uint64_t rsvd2;
+} NvmeZnsStateZone;
+
 /*
  * A mapping of the file.  An msync running in a worker thread holds a
  * reference, so that a Format (which maps the file anew) or a removal
@@ -782,12 +821,14 @@ BlockAIOCB *nvme_zns_state_sync_aio(NvmeNamespace *ns,
 }
 
 /*
- * A durability point outside a Flush command (controller reset, detach):
- * the data first, then the zone state that describes it.
+ * A durability point outside a Flush command (controller reset): the
+ * commands in flight finish, then the data is flushed, then the zone state
+ * that describes it.
  */
 void nvme_zns_state_flush(NvmeNamespace *ns)
 {
     if (ns->zstate) {
+        blk_drain(ns->blkconf.blk);
         blk_flush(ns->blkconf.blk);
         nvme_zns_state_sync(ns);
     }

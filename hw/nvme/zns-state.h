@@ -16,45 +16,34 @@
 #ifndef HW_NVME_ZNS_STATE_H
 #define HW_NVME_ZNS_STATE_H
 
-#define NVME_ZNS_STATE_MAGIC    "QNVMEZS"
-#define NVME_ZNS_STATE_VERSION  1
-#define NVME_ZNS_STATE_HDR_SIZE 4096
+#include "block/aio.h"
+
+typedef struct NvmeNamespace NvmeNamespace;
+typedef struct NvmeZone NvmeZone;
+typedef struct NvmeZnsState NvmeZnsState;
 
 /*
- * On-disk layout, little endian:
- *   header         NVME_ZNS_STATE_HDR_SIZE bytes (NvmeZnsStateHdr, zeroes)
- *   descriptors    nr_zones * NvmeZnsStateZone, at hdr_size
- *   extensions     nr_zones * zd_ext_size bytes, at ext_offset
- * The file is zero-padded to a multiple of the host page size.
+ * Open (create or load) the zone state file of NS (zoned.zone_file) at
+ * realize, once its zone geometry is known; close it at cleanup.
  */
-typedef struct QEMU_PACKED NvmeZnsStateHdr {
-    char     magic[8];
-    uint32_t version;
-    uint32_t hdr_size;
-    uint64_t lba_size;      /* bytes of data per logical block */
-    uint64_t zone_size;     /* logical blocks */
-    uint64_t zone_cap;      /* logical blocks */
-    uint64_t nr_zones;
-    uint32_t zd_ext_size;   /* bytes */
-    uint32_t desc_size;     /* sizeof(NvmeZnsStateZone) */
-    uint64_t ext_offset;
-    uint64_t file_size;
-    uint8_t  flbas;         /* the format (Identify Namespace FLBAS and */
-    uint8_t  dps;           /* DPS) the file was laid out for, and the */
-    uint8_t  cl_flbas;      /* one the namespace's properties said then: */
-    uint8_t  cl_dps;        /* they differ after a Format NVM */
-    uint32_t crc;           /* CRC-32C of the header with crc = 0 */
-} NvmeZnsStateHdr;
-
-typedef struct QEMU_PACKED NvmeZnsStateZone {
-    uint8_t  state;         /* NvmeZoneState */
-    uint8_t  attrs;         /* zone attributes (ZA) */
-    uint8_t  rsvd[6];
-    uint64_t wp;            /* write pointer, absolute LBA */
-    uint64_t zcap;          /* zone capacity, logical blocks */
-    uint64_t rsvd2;
-} NvmeZnsStateZone;
-
-typedef struct NvmeZnsState NvmeZnsState;
+bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp);
+void nvme_zns_state_close(NvmeNamespace *ns);
+/*
+ * Before the geometry: a namespace on the command line takes back the
+ * format a Format NVM gave it, as the file's header records it.
+ */
+void nvme_zns_state_adopt_format(NvmeNamespace *ns);
+/* The I/O path: ZONE (or every zone) changed; a store into the mapping. */
+void nvme_zns_state_update(NvmeNamespace *ns, NvmeZone *zone);
+void nvme_zns_state_update_all(NvmeNamespace *ns);
+/* Durability points: msync now, or in a worker thread (CB gets the result) */
+int nvme_zns_state_sync(NvmeNamespace *ns);
+BlockAIOCB *nvme_zns_state_sync_aio(NvmeNamespace *ns,
+                                    BlockCompletionFunc *cb, void *opaque);
+/* The data first, then the zone state: now, or without waiting */
+void nvme_zns_state_flush(NvmeNamespace *ns);
+void nvme_zns_state_flush_async(NvmeNamespace *ns);
+/* After a Format NVM: lay the file out for the new format */
+int nvme_zns_state_reformat(NvmeNamespace *ns, Error **errp);
 
 #endif /* HW_NVME_ZNS_STATE_H */

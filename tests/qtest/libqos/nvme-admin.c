@@ -261,7 +261,8 @@ static uint64_t cq_doorbell(QNvmeCtrl *c, int qid)
     return 0x1000 + (2 * qid + 1) * (4 << c->dstrd);
 }
 
-static uint16_t submit(QNvmeCtrl *c, QNvmeQueue *q, int qid, NvmeCmd *cmd)
+/* Put CMD into the submission queue; the doorbell is the caller's. */
+static uint16_t enqueue(QNvmeCtrl *c, QNvmeQueue *q, NvmeCmd *cmd)
 {
     uint16_t cid = c->next_cid++;
 
@@ -272,6 +273,13 @@ static uint16_t submit(QNvmeCtrl *c, QNvmeQueue *q, int qid, NvmeCmd *cmd)
     qtest_memwrite(c->m->qts, q->sq_addr + q->sq_tail * sizeof(NvmeCmd),
                    cmd, sizeof(*cmd));
     q->sq_tail = (q->sq_tail + 1) % q->size;
+    return cid;
+}
+
+static uint16_t submit(QNvmeCtrl *c, QNvmeQueue *q, int qid, NvmeCmd *cmd)
+{
+    uint16_t cid = enqueue(c, q, cmd);
+
     reg_write32(c, sq_doorbell(c, qid), q->sq_tail);
     return cid;
 }
@@ -459,23 +467,41 @@ static QNvmeAsync *submit_async(QNvmeCtrl *c, QNvmeQueue *q, int qid,
             qtest_memset(c->m->qts, a->d.data, 0, len);
         }
     }
-    a->cid = submit(c, q, qid, cmd);
+    a->cid = enqueue(c, q, cmd);
     return a;
+}
+
+void qnvme_ring(QNvmeAsync *a)
+{
+    reg_write32(a->c, sq_doorbell(a->c, a->qid), a->q->sq_tail);
+}
+
+QNvmeAsync *qnvme_admin_prepare(QNvmeCtrl *c, NvmeCmd *cmd, void *buf,
+                                size_t len, QNvmeDir dir)
+{
+    return submit_async(c, &c->adm, 0, cmd, buf, len, dir);
 }
 
 QNvmeAsync *qnvme_admin_async(QNvmeCtrl *c, NvmeCmd *cmd, void *buf,
                               size_t len, QNvmeDir dir)
 {
-    return submit_async(c, &c->adm, 0, cmd, buf, len, dir);
+    QNvmeAsync *a = qnvme_admin_prepare(c, cmd, buf, len, dir);
+
+    qnvme_ring(a);
+    return a;
 }
 
 QNvmeAsync *qnvme_io_async(QNvmeCtrl *c, NvmeCmd *cmd, void *buf, size_t len,
                            QNvmeDir dir)
 {
+    QNvmeAsync *a;
+
     if (!c->io_ready) {
         io_queue_setup(c);
     }
-    return submit_async(c, &c->io, 1, cmd, buf, len, dir);
+    a = submit_async(c, &c->io, 1, cmd, buf, len, dir);
+    qnvme_ring(a);
+    return a;
 }
 
 QNvmeResult qnvme_complete(QNvmeAsync *a)

@@ -118,6 +118,14 @@ QNvmeAsync *qnvme_admin_async(QNvmeCtrl *c, NvmeCmd *cmd, void *buf,
 QNvmeAsync *qnvme_io_async(QNvmeCtrl *c, NvmeCmd *cmd, void *buf, size_t len,
                            QNvmeDir dir);
 QNvmeResult qnvme_complete(QNvmeAsync *a);
+/*
+ * An admin command written into the queue, its doorbell not rung yet:
+ * qnvme_ring() rings it, one qtest command (one turn of QEMU's main loop)
+ * after whatever the test did before, to race it against that.
+ */
+QNvmeAsync *qnvme_admin_prepare(QNvmeCtrl *c, NvmeCmd *cmd, void *buf,
+                                size_t len, QNvmeDir dir);
+void qnvme_ring(QNvmeAsync *a);
 /* Has the completion of A arrived?  Never waits; A stays to complete. */
 bool qnvme_done(QNvmeAsync *a);
 

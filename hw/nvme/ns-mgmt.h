@@ -1,0 +1,49 @@
+/*
+ * QEMU NVM Express: Namespace Management, the interface to the controller
+ *
+ * Copyright (c) 2026 The qemu-nvme-ns authors
+ *
+ * This code is licensed under the GNU GPL v2 or later.
+ *
+ * What the controller model (ctrl.c, ns.c) calls in ns-mgmt.c, and what
+ * ns-mgmt.c calls in the controller model.  nvme.h includes this header
+ * before its own types: the functions take pointers only.
+ */
+
+#ifndef HW_NVME_NS_MGMT_H
+#define HW_NVME_NS_MGMT_H
+
+#include "block/aio.h"
+#include "block/nvme.h"
+
+typedef struct NvmeCtrl NvmeCtrl;
+typedef struct NvmeNamespace NvmeNamespace;
+typedef struct NvmeRequest NvmeRequest;
+
+/* The LBA formats every namespace offers, and Identify for NSID FFFFFFFFh */
+#define NVME_NS_DEFAULT_NLBAF 8
+extern const NvmeLBAF nvme_lbaf_defaults[NVME_NS_DEFAULT_NLBAF];
+
+/* ns-mgmt.c */
+bool nvme_ns_mgmt_realize(NvmeCtrl *n, Error **errp);
+uint16_t nvme_ns_mgmt(NvmeCtrl *n, NvmeRequest *req);
+uint16_t nvme_ns_mgmt_attachment(NvmeRequest *req, NvmeNamespace *ns,
+                                 bool attach, const uint16_t *cntlids, int nr);
+bool nvme_ns_mgmt_format_done(NvmeNamespace *ns, BlockCompletionFunc *cb,
+                              void *opaque);
+void nvme_ns_mgmt_id_ctrl(NvmeCtrl *n);
+void nvme_ns_mgmt_ctrl_reset(NvmeCtrl *n);
+bool nvme_ns_mgmt_id_ns_zoned(NvmeCtrl *n, NvmeIdNsZoned *id);
+bool nvme_ns_mgmt_id_ns_common(NvmeCtrl *n, NvmeIdNs *id);
+
+/* ctrl.c, for ns-mgmt.c */
+void nvme_ns_attach_notify(NvmeCtrl *n, NvmeNamespace *ns, bool attach);
+bool nvme_ns_busy(NvmeNamespace *ns);
+void nvme_misc_cb(void *opaque, int ret);
+uint16_t nvme_h2c(NvmeCtrl *n, void *ptr, uint32_t len, NvmeRequest *req);
+
+/* ns.c, for ctrl.c and zns-state.c */
+uint16_t nvme_ns_zoned_format_check(NvmeNamespace *ns, uint8_t lbaf);
+int nvme_ns_zoned_format(NvmeNamespace *ns, Error **errp);
+
+#endif /* HW_NVME_NS_MGMT_H */
