@@ -52,14 +52,6 @@ static bool ns_bytes(uint8_t lbaf, uint64_t nsze, uint64_t *bytes)
            *bytes <= INT64_MAX;
 }
 
-static bool same_dir(const char *a, const char *b)
-{
-    g_autofree char *ra = realpath(a, NULL);
-    g_autofree char *rb = realpath(b, NULL);
-
-    return ra && rb && !strcmp(ra, rb);
-}
-
 /*
  * Check a zone format; WHAT names its source in errors.  Sizes are whole
  * 4 KiB units, so that every LBA format has whole zones.
@@ -233,14 +225,23 @@ static void attach_stored(NvmeCtrl *n)
     }
 }
 
-static bool load_store(NvmeCtrl *n, const char *path, uint64_t tnvmcap,
-                       bool purge, const NvmeNsZoneFormat *zf, Error **errp)
+/*
+ * The store of an nvme-subsys with auto-ns-path, opened when the subsystem
+ * is realized: the lock is taken, every record is read and checked, and
+ * the zone format of zoned creates is set.  The namespaces are realized
+ * with the subsystem's first controller (an nvme-ns needs a controller's
+ * bus to be realized on).
+ */
+bool nvme_ns_mgmt_subsys_realize(NvmeSubsystem *subsys, Error **errp)
 {
-    NvmeSubsystem *subsys = n->subsys;
+    const NvmeNsZoneFormat *zf = &subsys->params.auto_ns_zoned;
+    const char *path = subsys->params.auto_ns_path;
     NvmeNsRecord *rec;
     NvmeNsStore *st;
-    Error *local_err = NULL;
 
+    if (!path) {
+        return true;
+    }
     subsys->zone_fmt = *zf;
     if (!subsys->zone_fmt.zone_cap) {
         subsys->zone_fmt.zone_cap = zf->zone_size;
@@ -253,81 +254,105 @@ static bool load_store(NvmeCtrl *n, const char *path, uint64_t tnvmcap,
         return false;
     }
 
-    st = nvme_ns_store_open(path, tnvmcap, purge, errp);
+    st = nvme_ns_store_open(path, subsys->params.auto_ns_tnvmcap,
+                            subsys->params.auto_ns_purge, errp);
     if (!st) {
         return false;
     }
-    subsys->store = st;
-
     for (rec = nvme_ns_store_next(st, 0); rec;
          rec = nvme_ns_store_next(st, rec->nsid)) {
-        g_autofree char *file = g_build_filename(path, rec->record, NULL);
-
         if (!record_check(st, rec, errp)) {
-            goto fail;
+            nvme_ns_store_close(st);
+            return false;
         }
+    }
+    subsys->store = st;
+    return true;
+}
+
+/* Realize the store's namespaces on N's bus, unless that happened before. */
+static bool realize_stored(NvmeCtrl *n, Error **errp)
+{
+    NvmeSubsystem *subsys = n->subsys;
+    NvmeNsStore *st = subsys->store;
+    NvmeNsRecord *rec = nvme_ns_store_next(st, 0);
+    NvmeNamespace *ns;
+    Error *local_err = NULL;
+
+    if (!rec) {
+        return true;
+    }
+    ns = nvme_subsys_ns(subsys, rec->nsid);
+    if (ns && ns->store_rec == rec) {
+        return true;     /* by an earlier controller */
+    }
+    for (; rec; rec = nvme_ns_store_next(st, rec->nsid)) {
+        g_autofree char *file = g_build_filename(nvme_ns_store_dir(st),
+                                                 rec->record, NULL);
+
         if (nvme_subsys_ns(subsys, rec->nsid)) {
             error_setg(errp, "%s: NSID %u is already used by an nvme-ns "
                        "device on the command line", file, rec->nsid);
-            goto fail;
+            return false;
         }
         trace_pci_nvme_ns_mgmt_load(rec->nsid, rec->record);
         if (!ns_realize(n, rec, &local_err)) {
             error_propagate_prepend(errp, local_err, "%s: ", file);
-            goto fail;
-        }
-    }
-
-    /* controllers of the subsystem realized before this one */
-    for (int i = 0; i < NVME_MAX_CONTROLLERS; i++) {
-        NvmeCtrl *ctrl = nvme_subsys_ctrl(subsys, i);
-
-        if (ctrl && ctrl != n) {
-            attach_stored(ctrl);
+            /* QEMU does not start: the devices go with it, the files stay */
+            return false;
         }
     }
     return true;
+}
 
-fail:
-    /* QEMU does not start: the devices go with it, the files stay */
-    return false;
+/*
+ * The auto-ns-* properties of nvme are those of its implicit subsystem
+ * (as its serial is the subsystem's NQN): forward them to DEV, that
+ * subsystem, before it is realized.
+ */
+void nvme_ns_mgmt_forward_props(NvmeCtrl *n, DeviceState *dev)
+{
+    const NvmeNsZoneFormat *zf = &n->params.auto_ns_zoned;
+
+    if (!n->params.auto_ns_path) {
+        return;
+    }
+    qdev_prop_set_string(dev, "auto-ns-path", n->params.auto_ns_path);
+    qdev_prop_set_uint64(dev, "auto-ns-tnvmcap", n->params.auto_ns_tnvmcap);
+    qdev_prop_set_bit(dev, "auto-ns-purge", n->params.auto_ns_purge);
+    qdev_prop_set_uint64(dev, "auto-ns-zone-size", zf->zone_size);
+    qdev_prop_set_uint64(dev, "auto-ns-zone-capacity", zf->zone_cap);
+    qdev_prop_set_uint32(dev, "auto-ns-zone-descr-ext-size",
+                         zf->descr_ext_size);
+    qdev_prop_set_uint32(dev, "auto-ns-zone-max-open", zf->max_open);
+    qdev_prop_set_uint32(dev, "auto-ns-zone-max-active", zf->max_active);
 }
 
 bool nvme_ns_mgmt_realize(NvmeCtrl *n, Error **errp)
 {
     NvmeSubsystem *subsys = n->subsys;
-    const char *spath = subsys->params.auto_ns_path;
-    const char *cpath = n->params.auto_ns_path;
 
-    if (subsys->store) {
-        if (cpath && !same_dir(cpath, nvme_ns_store_dir(subsys->store))) {
-            error_setg(errp, "auto-ns-path=%s differs from the store %s of "
-                       "its subsystem", cpath,
-                       nvme_ns_store_dir(subsys->store));
-            return false;
-        }
-    } else if (spath) {
-        if (cpath && !same_dir(cpath, spath)) {
-            error_setg(errp, "auto-ns-path=%s differs from auto-ns-path=%s "
-                       "of its subsystem", cpath, spath);
-            return false;
-        }
-        if (!load_store(n, spath, subsys->params.auto_ns_tnvmcap,
-                        subsys->params.auto_ns_purge,
-                        &subsys->params.auto_ns_zoned, errp)) {
-            return false;
-        }
-    } else if (cpath) {
-        if (!load_store(n, cpath, n->params.auto_ns_tnvmcap,
-                        n->params.auto_ns_purge, &n->params.auto_ns_zoned,
-                        errp)) {
-            return false;
-        }
-    } else {
+    /* an nvme-subsys given with subsys= has an id; an implicit one not */
+    if (n->params.auto_ns_path && DEVICE(subsys)->id) {
+        error_setg(errp, "auto-ns-path: the controller belongs to "
+                   "nvme-subsys '%s', which holds the namespace store: set "
+                   "the auto-ns-* properties there", DEVICE(subsys)->id);
+        return false;
+    }
+    if (!subsys->store) {
         return true;
     }
+    if (!realize_stored(n, errp)) {
+        return false;
+    }
+    /* this controller, and those of the subsystem realized before it */
+    for (int i = 0; i < NVME_MAX_CONTROLLERS; i++) {
+        NvmeCtrl *ctrl = nvme_subsys_ctrl(subsys, i);
 
-    attach_stored(n);
+        if (ctrl) {
+            attach_stored(ctrl);
+        }
+    }
     return true;
 }
 

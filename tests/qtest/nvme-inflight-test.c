@@ -219,7 +219,9 @@ static void test_delete_during_dsm(void)
         ranges[i].nlb = cpu_to_le32(8);
         ranges[i].slba = cpu_to_le64(i * 64);
     }
-    for (int round = 0; round < DSM_ROUNDS; round++) {
+    /* DSM_ROUNDS rounds, more (up to 8 times as many) until one met it */
+    for (int round = 0; round < DSM_ROUNDS * 8 &&
+                        (round < DSM_ROUNDS || !refused); round++) {
         uint32_t nsid = qnvme_ns_create(c0, NVME_CSI_NVM, 16384, 16384, 0, 0,
                                         NVME_ID_NS_IND_NMIC_SHRNS).dw0;
         QNvmeAsync *dsm, *del;
@@ -242,8 +244,7 @@ static void test_delete_during_dsm(void)
         g_assert_cmphex(rd.status, ==, NVME_SUCCESS);
         g_assert_false(ns_allocated(c0, nsid));
     }
-    g_test_message("%d of %d deletes met the DSM in flight", refused,
-                   DSM_ROUNDS);
+    g_test_message("%d deletes met the DSM in flight", refused);
     /* the window is real; a busy host may shrink it, not close it */
     g_assert_cmpint(refused, >=, 1);
 
