@@ -412,12 +412,6 @@ bool nvme_ns_mgmt_id_ns_zoned(NvmeCtrl *n, NvmeIdNsZoned *id)
     return true;
 }
 
-static uint16_t ns_mgmt_err(uint32_t nsid, uint16_t status, const char *why)
-{
-    trace_pci_nvme_err_ns_mgmt(nsid, status, why);
-    return status;
-}
-
 /* A command that waits for the store's jobs. */
 typedef struct NsMgmtAIOCB {
     BlockAIOCB common;
@@ -463,8 +457,8 @@ static void ns_mgmt_job_done(void *opaque, int ret)
     NsMgmtAIOCB *iocb = opaque;
 
     if (ret < 0 && !iocb->status) {
-        iocb->status = ns_mgmt_err(iocb->nsid, NVME_INTERNAL_DEV_ERROR,
-                                   "store");
+        trace_pci_nvme_err_ns_mgmt_store(iocb->nsid);
+        iocb->status = NVME_INTERNAL_DEV_ERROR;
     }
     if (--iocb->pending == 0) {
         ns_mgmt_complete(iocb);
@@ -493,37 +487,43 @@ static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
     uint32_t nsid;
 
     if (!nsze || ncap > nsze) {
-        return ns_mgmt_err(0, NVME_INVALID_FIELD | NVME_DNR, "nsze/ncap");
+        trace_pci_nvme_err_ns_mgmt_nsze(nsze, ncap);
+        return NVME_INVALID_FIELD | NVME_DNR;
     }
     if (ncap < nsze) {
-        return ns_mgmt_err(0, NVME_THIN_PROVISIONING_NOT_SUPPORTED |
-                           NVME_DNR, "ncap < nsze");
+        trace_pci_nvme_err_ns_mgmt_thin(nsze, ncap);
+        return NVME_THIN_PROVISIONING_NOT_SUPPORTED | NVME_DNR;
     }
     if (lbaf >= NVME_NS_DEFAULT_NLBAF) {
-        return ns_mgmt_err(0, NVME_INVALID_FORMAT | NVME_DNR, "flbas");
+        trace_pci_nvme_err_ns_mgmt_flbas(id->flbas);
+        return NVME_INVALID_FORMAT | NVME_DNR;
     }
     if ((id->dps & ~(NVME_ID_NS_DPS_TYPE_MASK | NVME_ID_NS_DPS_FIRST_EIGHT)) ||
         pi > NVME_ID_NS_DPS_TYPE_3 ||
         (id->dps && !nvme_lbaf_defaults[lbaf].ms)) {
-        return ns_mgmt_err(0, NVME_INVALID_FIELD | NVME_DNR, "dps");
+        trace_pci_nvme_err_ns_mgmt_dps(id->dps, lbaf);
+        return NVME_INVALID_FIELD | NVME_DNR;
     }
     if (id->nmic & ~NVME_ID_NS_IND_NMIC_SHRNS) {
-        return ns_mgmt_err(0, NVME_INVALID_FIELD | NVME_DNR, "nmic");
+        trace_pci_nvme_err_ns_mgmt_nmic(id->nmic);
+        return NVME_INVALID_FIELD | NVME_DNR;
     }
     if (endgid > 1) {
-        return ns_mgmt_err(0, NVME_INVALID_FIELD | NVME_DNR, "endgid");
+        trace_pci_nvme_err_ns_mgmt_endgid(endgid);
+        return NVME_INVALID_FIELD | NVME_DNR;
     }
 
     if (!subsys->store || !ns_bytes(lbaf, ncap, &bytes) ||
         bytes > nvme_ns_store_tnvmcap(subsys->store) -
                 nvme_ns_store_allocated(subsys->store)) {
-        return ns_mgmt_err(0, NVME_NS_INSUFFICIENT_CAPACITY | NVME_DNR,
-                           "capacity");
+        trace_pci_nvme_err_ns_mgmt_capacity(ncap, lbaf);
+        return NVME_NS_INSUFFICIENT_CAPACITY | NVME_DNR;
     }
     /* with a store, a zone format: zones are whole in every LBA format */
     if (csi == NVME_CSI_ZONED && nsze % zone_blocks(&subsys->zone_fmt, lbaf)) {
-        return ns_mgmt_err(0, NVME_INVALID_FIELD | NVME_DNR,
-                           "nsze is not a whole number of zones");
+        trace_pci_nvme_err_ns_mgmt_zones(nsze,
+                                         zone_blocks(&subsys->zone_fmt, lbaf));
+        return NVME_INVALID_FIELD | NVME_DNR;
     }
 
     /* a create whose files are being written holds its NSID in the store */
@@ -534,7 +534,8 @@ static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
         }
     }
     if (nsid > NVME_MAX_NAMESPACES) {
-        return ns_mgmt_err(0, NVME_NS_ID_UNAVAILABLE | NVME_DNR, "nsid");
+        trace_pci_nvme_err_ns_mgmt_nsid_unavailable();
+        return NVME_NS_ID_UNAVAILABLE | NVME_DNR;
     }
 
     *tmpl = (NvmeNsRecord) {
@@ -562,15 +563,15 @@ static void create_stored(void *opaque, int ret)
 
     if (ret < 0) {
         /* the store freed the NSID and the capacity */
-        iocb->status = ns_mgmt_err(iocb->nsid, NVME_INTERNAL_DEV_ERROR,
-                                   "store");
+        trace_pci_nvme_err_ns_mgmt_store(iocb->nsid);
+        iocb->status = NVME_INTERNAL_DEV_ERROR;
         ns_mgmt_complete(iocb);
         return;
     }
     if (!ns_realize(iocb->n, nvme_ns_store_get(st, iocb->nsid), &err)) {
         error_report_err(err);
-        iocb->status = ns_mgmt_err(iocb->nsid, NVME_INTERNAL_DEV_ERROR,
-                                   "realize");
+        trace_pci_nvme_err_ns_mgmt_realize(iocb->nsid);
+        iocb->status = NVME_INTERNAL_DEV_ERROR;
         nvme_ns_store_abort(st, iocb->nsid, ns_mgmt_job_done,
                             ns_mgmt_wait(iocb));
         return;
@@ -588,7 +589,8 @@ static uint16_t ns_mgmt_create(NvmeCtrl *n, NvmeRequest *req)
     uint16_t status;
 
     if (csi != NVME_CSI_NVM && csi != NVME_CSI_ZONED) {
-        return ns_mgmt_err(0, NVME_IOCS_NOT_SUPPORTED | NVME_DNR, "csi");
+        trace_pci_nvme_err_ns_mgmt_csi(csi);
+        return NVME_IOCS_NOT_SUPPORTED | NVME_DNR;
     }
 
     status = nvme_h2c(n, &id, sizeof(id), req);
@@ -601,7 +603,8 @@ static uint16_t ns_mgmt_create(NvmeCtrl *n, NvmeRequest *req)
         return status;
     }
     if (nvme_ns_store_failed(subsys->store)) {
-        return ns_mgmt_err(0, NVME_INTERNAL_DEV_ERROR, "store failed");
+        trace_pci_nvme_err_ns_mgmt_store_failed();
+        return NVME_INTERNAL_DEV_ERROR;
     }
     trace_pci_nvme_ns_mgmt_create(tmpl.nsid, tmpl.nsze, id.flbas, id.dps,
                                   id.nmic);
@@ -650,11 +653,12 @@ static uint16_t delete_check(NvmeNamespace *ns)
     uint32_t nsid = ns->params.nsid;
 
     if (ns->status == NVME_FORMAT_IN_PROGRESS) {
-        return ns_mgmt_err(nsid, NVME_FORMAT_IN_PROGRESS,
-                           "format in progress");
+        trace_pci_nvme_err_ns_mgmt_formatting(nsid);
+        return NVME_FORMAT_IN_PROGRESS;
     }
     if (nvme_ns_busy(ns)) {
-        return ns_mgmt_err(nsid, NVME_NS_NOT_READY, "commands in flight");
+        trace_pci_nvme_err_ns_mgmt_busy(nsid);
+        return NVME_NS_NOT_READY;
     }
     return NVME_SUCCESS;
 }
@@ -675,12 +679,12 @@ static uint16_t ns_mgmt_delete(NvmeCtrl *n, NvmeRequest *req)
     } else {
         ns = nvme_subsys_ns(subsys, nsid);
         if (!ns) {
-            return ns_mgmt_err(nsid, NVME_INVALID_NSID | NVME_DNR,
-                               "no such ns");
+            trace_pci_nvme_err_ns_mgmt_invalid_nsid(nsid);
+            return NVME_INVALID_NSID | NVME_DNR;
         }
         if (!ns->store_rec) {
-            return ns_mgmt_err(nsid, NVME_INVALID_FIELD | NVME_DNR,
-                               "ns is not in the store");
+            trace_pci_nvme_err_ns_mgmt_not_stored(nsid);
+            return NVME_INVALID_FIELD | NVME_DNR;
         }
     }
 
@@ -754,7 +758,8 @@ uint16_t nvme_ns_mgmt(NvmeCtrl *n, NvmeRequest *req)
     case NVME_NS_MANAGEMENT_DELETE:
         return ns_mgmt_delete(n, req);
     default:
-        return ns_mgmt_err(0, NVME_INVALID_FIELD | NVME_DNR, "sel");
+        trace_pci_nvme_err_ns_mgmt_sel(sel);
+        return NVME_INVALID_FIELD | NVME_DNR;
     }
 }
 

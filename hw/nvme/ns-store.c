@@ -59,13 +59,13 @@ static char *store_path(NvmeNsStore *s, const char *name)
     return g_build_filename(s->dir, name, NULL);
 }
 
-static int store_sync_dir(NvmeNsStore *s, Error **errp)
+static bool store_sync_dir(NvmeNsStore *s, Error **errp)
 {
     if (fsync(s->dirfd) < 0) {
         error_setg_errno(errp, errno, "%s: cannot sync the directory", s->dir);
-        return -1;
+        return false;
     }
-    return 0;
+    return true;
 }
 
 /*
@@ -74,7 +74,7 @@ static int store_sync_dir(NvmeNsStore *s, Error **errp)
  * random temporary names could not be told from a user's files after a
  * crash (ours end in TMP_SUFFIX and are removed at the next start).
  */
-static int store_write_file(NvmeNsStore *s, const char *name,
+static bool store_write_file(NvmeNsStore *s, const char *name,
                             const GString *contents, Error **errp)
 {
     g_autofree char *path = store_path(s, name);
@@ -83,7 +83,7 @@ static int store_write_file(NvmeNsStore *s, const char *name,
 
     fd = qemu_create(tmp, O_WRONLY | O_TRUNC | O_CLOEXEC, 0600, errp);
     if (fd < 0) {
-        return -1;
+        return false;
     }
     if (qemu_write_full(fd, contents->str, contents->len) != contents->len) {
         error_setg_errno(errp, errno, "%s: write failed", tmp);
@@ -110,10 +110,10 @@ fail:
         close(fd);
     }
     unlink(tmp);
-    return -1;
+    return false;
 }
 
-static int store_write_qdict(NvmeNsStore *s, const char *name, QDict *d,
+static bool store_write_qdict(NvmeNsStore *s, const char *name, QDict *d,
                              Error **errp)
 {
     g_autoptr(GString) json = qobject_to_json_pretty(QOBJECT(d), true);
@@ -506,7 +506,7 @@ static void record_free(NvmeNsRecord *rec)
     }
 }
 
-static int store_write_meta(NvmeNsStore *s, Error **errp)
+static bool store_write_meta(NvmeNsStore *s, Error **errp)
 {
     g_autoptr(QDict) d = qdict_new();
 
@@ -518,46 +518,46 @@ static int store_write_meta(NvmeNsStore *s, Error **errp)
 static const char *const meta_keys[] = { "schema", "tnvmcap", NULL };
 
 /* Read store.json, or start a new store; apply a changed TNVMCAP later. */
-static int store_load_meta(NvmeNsStore *s, bool *is_new, Error **errp)
+static bool store_load_meta(NvmeNsStore *s, bool *is_new, Error **errp)
 {
     g_autofree char *path = store_path(s, STORE_RECORD);
     g_autoptr(QDict) d = NULL;
 
     if (access(path, F_OK) < 0 && errno == ENOENT) {
         *is_new = true;
-        return 0;
+        return true;
     }
     *is_new = false;
     d = store_read_qdict(s, STORE_RECORD, errp);
     if (!d || !check_schema(d, path, errp) ||
         !check_keys(d, path, meta_keys, errp) ||
         !get_uint(d, path, "tnvmcap", 1, INT64_MAX, &s->tnvmcap, errp)) {
-        return -1;
+        return false;
     }
-    return 0;
+    return true;
 }
 
-static int store_add_record(NvmeNsStore *s, const char *name, Error **errp)
+static bool store_add_record(NvmeNsStore *s, const char *name, Error **errp)
 {
     g_autoptr(QDict) d = store_read_qdict(s, name, errp);
     NvmeNsRecord *rec;
 
     if (!d) {
-        return -1;
+        return false;
     }
     rec = record_from_qdict(s, d, name, errp);
     if (!rec) {
-        return -1;
+        return false;
     }
     if (s->ns[rec->nsid]) {
         error_setg(errp, "%s/%s: NSID %u is also claimed by %s", s->dir,
                    name, rec->nsid, s->ns[rec->nsid]->record);
         record_free(rec);
-        return -1;
+        return false;
     }
     s->ns[rec->nsid] = rec;
     s->allocated += rec->size;
-    return 0;
+    return true;
 }
 
 static bool file_has_record(NvmeNsStore *s, const char *name)
@@ -571,7 +571,7 @@ static bool file_has_record(NvmeNsStore *s, const char *name)
     return false;
 }
 
-static int store_scan(NvmeNsStore *s, bool is_new, Error **errp)
+static bool store_scan(NvmeNsStore *s, bool is_new, Error **errp)
 {
     g_autoptr(GError) gerr = NULL;
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
@@ -581,7 +581,7 @@ static int store_scan(NvmeNsStore *s, bool is_new, Error **errp)
 
     if (!dir) {
         error_setg(errp, "%s: %s", s->dir, gerr->message);
-        return -1;
+        return false;
     }
     while ((name = g_dir_read_name(dir))) {
         g_ptr_array_add(names, g_strdup(name));
@@ -603,10 +603,10 @@ static int store_scan(NvmeNsStore *s, bool is_new, Error **errp)
             if (is_new) {
                 error_setg(errp, "%s: holds namespace record %s but no %s",
                            s->dir, name, STORE_RECORD);
-                return -1;
+                return false;
             }
-            if (store_add_record(s, name, errp) < 0) {
-                return -1;
+            if (!store_add_record(s, name, errp)) {
+                return false;
             }
         }
     }
@@ -622,26 +622,26 @@ static int store_scan(NvmeNsStore *s, bool is_new, Error **errp)
                         "it is not loaded and left as it is", s->dir, name);
         }
     }
-    return 0;
+    return true;
 }
 
-static int store_lock(NvmeNsStore *s, Error **errp)
+static bool store_lock(NvmeNsStore *s, Error **errp)
 {
     g_autofree char *path = store_path(s, STORE_LOCK);
     int ret;
 
     s->lockfd = qemu_create(path, O_RDWR | O_CLOEXEC, 0600, errp);
     if (s->lockfd < 0) {
-        return -1;
+        return false;
     }
     ret = qemu_lock_fd(s->lockfd, 0, 0, true);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "%s: the namespace store is in use by "
                          "another process (cannot lock %s)", s->dir,
                          STORE_LOCK);
-        return -1;
+        return false;
     }
-    return 0;
+    return true;
 }
 
 NvmeNsStore *nvme_ns_store_open(const char *dir, uint64_t tnvmcap,
@@ -658,9 +658,9 @@ NvmeNsStore *nvme_ns_store_open(const char *dir, uint64_t tnvmcap,
     if (s->dirfd < 0) {
         goto fail;
     }
-    if (store_lock(s, errp) < 0 ||
-        store_load_meta(s, &is_new, errp) < 0 ||
-        store_scan(s, is_new, errp) < 0) {
+    if (!store_lock(s, errp) ||
+        !store_load_meta(s, &is_new, errp) ||
+        !store_scan(s, is_new, errp)) {
         goto fail;
     }
 
@@ -684,7 +684,7 @@ NvmeNsStore *nvme_ns_store_open(const char *dir, uint64_t tnvmcap,
             goto fail;
         }
         s->tnvmcap = tnvmcap;
-        if (store_write_meta(s, errp) < 0) {
+        if (!store_write_meta(s, errp)) {
             goto fail;
         }
     }
@@ -867,15 +867,15 @@ static void store_job_queue(NvmeNsStore *s, StoreJob *job)
 }
 
 /* Unlink NAME in the store; a file that is not there is no error. */
-static int store_unlink(NvmeNsStore *s, const char *name, Error **errp)
+static bool store_unlink(NvmeNsStore *s, const char *name, Error **errp)
 {
     g_autofree char *path = store_path(s, name);
 
     if (unlink(path) < 0 && errno != ENOENT) {
         error_setg_errno(errp, errno, "%s: cannot remove", path);
-        return -1;
+        return false;
     }
-    return 0;
+    return true;
 }
 
 /*
@@ -883,14 +883,14 @@ static int store_unlink(NvmeNsStore *s, const char *name, Error **errp)
  * Plain POSIX because it runs in a worker thread: for a raw image this is
  * what the block layer's file driver does too.
  */
-static int store_create_file(NvmeNsStore *s, const char *name, uint64_t size,
+static bool store_create_file(NvmeNsStore *s, const char *name, uint64_t size,
                              Error **errp)
 {
     g_autofree char *path = store_path(s, name);
     int fd = qemu_create(path, O_RDWR | O_EXCL | O_CLOEXEC, 0600, errp);
 
     if (fd < 0) {
-        return -1;
+        return false;
     }
     if (ftruncate(fd, size) < 0) {
         error_setg_errno(errp, errno, "%s: cannot size it", path);
@@ -901,12 +901,12 @@ static int store_create_file(NvmeNsStore *s, const char *name, uint64_t size,
         goto fail;
     }
     close(fd);
-    return 0;
+    return true;
 
 fail:
     close(fd);
     unlink(path);
-    return -1;
+    return false;
 }
 
 /*
@@ -918,14 +918,14 @@ static int store_job_create(StoreJob *job, Error **errp)
 {
     NvmeNsStore *s = job->s;
 
-    if (store_create_file(s, job->image, job->image_size, errp) < 0) {
+    if (!store_create_file(s, job->image, job->image_size, errp)) {
         return -1;
     }
     if (job->zone_file &&
-        store_create_file(s, job->zone_file, 0, errp) < 0) {
+        !store_create_file(s, job->zone_file, 0, errp)) {
         goto fail_image;
     }
-    if (store_write_file(s, job->record, job->json, errp) < 0) {
+    if (!store_write_file(s, job->record, job->json, errp)) {
         goto fail_zone_file;
     }
     return 0;
@@ -953,7 +953,7 @@ static void store_discard(NvmeNsStore *s, const char *name, const char *aside)
     Error *err = NULL;
 
     if (!aside) {
-        if (store_unlink(s, name, &err) < 0) {
+        if (!store_unlink(s, name, &err)) {
             warn_report_err(err);
         }
         return;
@@ -974,10 +974,10 @@ static int store_job_delete(StoreJob *job, Error **errp)
 {
     NvmeNsStore *s = job->s;
 
-    if (store_unlink(s, job->record, errp) < 0) {
+    if (!store_unlink(s, job->record, errp)) {
         return -1;
     }
-    if (store_sync_dir(s, errp) < 0) {
+    if (!store_sync_dir(s, errp)) {
         return -1;
     }
     store_discard(s, job->image, job->image_aside);
@@ -1171,8 +1171,8 @@ static int store_job_abort(StoreJob *job, Error **errp)
 {
     NvmeNsStore *s = job->s;
 
-    if (store_unlink(s, job->record, errp) < 0 ||
-        store_sync_dir(s, errp) < 0) {
+    if (!store_unlink(s, job->record, errp) ||
+        !store_sync_dir(s, errp)) {
         return -1;
     }
     store_unlink(s, job->image, NULL);

@@ -171,21 +171,21 @@ static bool valid_state(uint8_t state)
                          NVME_ZA_ZRWA_VALID |         \
                          NVME_ZA_ZD_EXT_VALID)
 
-static int zns_map(NvmeZnsState *s, size_t size, Error **errp)
+static bool zns_map(NvmeZnsState *s, size_t size, Error **errp)
 {
     void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
 
     if (map == MAP_FAILED) {
         error_setg_errno(errp, errno, "zone state file '%s': cannot map it",
                          s->path);
-        return -1;
+        return false;
     }
     s->mapping = g_new(NvmeZnsMapping, 1);
     *s->mapping = (NvmeZnsMapping) { .addr = map, .size = size, .refs = 1 };
     s->map = map;
     s->size = size;
     s->zones = (NvmeZnsStateZone *)(s->map + NVME_ZNS_STATE_HDR_SIZE);
-    return 0;
+    return true;
 }
 
 static void zns_mapping_unref(NvmeZnsMapping *m)
@@ -206,14 +206,14 @@ static void zns_unmap(NvmeZnsState *s)
     }
 }
 
-static int zns_msync(NvmeZnsState *s, Error **errp)
+static bool zns_msync(NvmeZnsState *s, Error **errp)
 {
     if (msync(s->map, s->size, MS_SYNC) < 0) {
         error_setg_errno(errp, errno, "zone state file '%s': sync failed",
                          s->path);
-        return -1;
+        return false;
     }
-    return 0;
+    return true;
 }
 
 /*
@@ -221,20 +221,20 @@ static int zns_msync(NvmeZnsState *s, Error **errp)
  * mapping that the file system cannot back (a full disk) kills QEMU with
  * SIGBUS.  (Copy-on-write file systems need the file to be nocow.)
  */
-static int zns_allocate(NvmeZnsState *s, uint64_t size, Error **errp)
+static bool zns_allocate(NvmeZnsState *s, uint64_t size, Error **errp)
 {
     int ret = posix_fallocate(s->fd, 0, size);
 
     if (ret) {
         error_setg_errno(errp, ret, "zone state file '%s': cannot allocate "
                          "%" PRIu64 " bytes", s->path, size);
-        return -1;
+        return false;
     }
-    return 0;
+    return true;
 }
 
 /* A new file: every zone Empty, then the header, then make it durable. */
-static int zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
+static bool zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
 {
     NvmeZnsStateHdr *h;
     g_autofree char *dir = NULL;
@@ -244,11 +244,11 @@ static int zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
     if (ftruncate(s->fd, 0) < 0 || ftruncate(s->fd, g->file_size) < 0) {
         error_setg_errno(errp, errno, "zone state file '%s': cannot size it "
                          "to %" PRIu64 " bytes", s->path, g->file_size);
-        return -1;
+        return false;
     }
-    if (zns_allocate(s, g->file_size, errp) < 0 ||
-        zns_map(s, g->file_size, errp) < 0) {
-        return -1;
+    if (!zns_allocate(s, g->file_size, errp) ||
+        !zns_map(s, g->file_size, errp)) {
+        return false;
     }
 
     for (uint64_t i = 0; i < g->nr_zones; i++) {
@@ -278,8 +278,8 @@ static int zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
     h->cl_dps = g->cl_dps;
     h->crc = cpu_to_le32(hdr_crc(h));
 
-    if (zns_msync(s, errp) < 0) {
-        return -1;
+    if (!zns_msync(s, errp)) {
+        return false;
     }
 
     /* the file's name, too, is durable */
@@ -294,19 +294,19 @@ static int zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
     }
 
     trace_nvme_zns_state_init(s->path, g->nr_zones, g->file_size);
-    return 0;
+    return true;
 }
 
-static int check_geometry(NvmeZnsState *s, uint64_t file, uint64_t ns,
+static bool check_geometry(NvmeZnsState *s, uint64_t file, uint64_t ns,
                           const char *what, const char *prop, Error **errp)
 {
     if (file != ns) {
         error_setg(errp, "zone state file '%s': %s is %" PRIu64 ", the "
                    "namespace has %" PRIu64 " (%s)", s->path, what, file, ns,
                    prop);
-        return -1;
+        return false;
     }
-    return 0;
+    return true;
 }
 
 /*
@@ -322,7 +322,7 @@ static bool zns_initialised(NvmeZnsState *s)
 }
 
 /* Check the header of an existing file against the namespace. */
-static int zns_check_header(NvmeZnsState *s, const NvmeZnsGeometry *g,
+static bool zns_check_header(NvmeZnsState *s, const NvmeZnsGeometry *g,
                             uint64_t file_size, Error **errp)
 {
     const NvmeZnsStateHdr *h = (const NvmeZnsStateHdr *)s->map;
@@ -330,55 +330,55 @@ static int zns_check_header(NvmeZnsState *s, const NvmeZnsGeometry *g,
     if (memcmp(h->magic, NVME_ZNS_STATE_MAGIC, sizeof(h->magic))) {
         error_setg(errp, "zone state file '%s': not a zone state file "
                    "(bad magic)", s->path);
-        return -1;
+        return false;
     }
     if (le32_to_cpu(h->version) != NVME_ZNS_STATE_VERSION) {
         error_setg(errp, "zone state file '%s': version %u, this QEMU "
                    "reads version %u", s->path, le32_to_cpu(h->version),
                    NVME_ZNS_STATE_VERSION);
-        return -1;
+        return false;
     }
     if (le32_to_cpu(h->crc) != hdr_crc(h)) {
         error_setg(errp, "zone state file '%s': header checksum mismatch "
                    "(the header is damaged)", s->path);
-        return -1;
+        return false;
     }
     if (le32_to_cpu(h->hdr_size) != NVME_ZNS_STATE_HDR_SIZE ||
         le32_to_cpu(h->desc_size) != sizeof(NvmeZnsStateZone)) {
         error_setg(errp, "zone state file '%s': unknown header or zone "
                    "descriptor size", s->path);
-        return -1;
+        return false;
     }
 
-    if (check_geometry(s, le64_to_cpu(h->lba_size), g->lba_size,
-                       "the LBA size", "logical_block_size", errp) < 0 ||
-        check_geometry(s, le64_to_cpu(h->zone_size), g->zone_size,
-                       "the zone size in blocks", "zoned.zone_size",
-                       errp) < 0 ||
-        check_geometry(s, le64_to_cpu(h->zone_cap), g->zone_cap,
-                       "the zone capacity in blocks", "zoned.zone_capacity",
-                       errp) < 0 ||
-        check_geometry(s, le64_to_cpu(h->nr_zones), g->nr_zones,
-                       "the number of zones",
-                       "the image size over zoned.zone_size", errp) < 0 ||
-        check_geometry(s, le32_to_cpu(h->zd_ext_size), g->zd_ext_size,
-                       "the descriptor extension size",
-                       "zoned.descr_ext_size", errp) < 0) {
-        return -1;
+    if (!check_geometry(s, le64_to_cpu(h->lba_size), g->lba_size,
+                        "the LBA size", "logical_block_size", errp) ||
+        !check_geometry(s, le64_to_cpu(h->zone_size), g->zone_size,
+                        "the zone size in blocks", "zoned.zone_size",
+                        errp) ||
+        !check_geometry(s, le64_to_cpu(h->zone_cap), g->zone_cap,
+                        "the zone capacity in blocks", "zoned.zone_capacity",
+                        errp) ||
+        !check_geometry(s, le64_to_cpu(h->nr_zones), g->nr_zones,
+                        "the number of zones",
+                        "the image size over zoned.zone_size", errp) ||
+        !check_geometry(s, le32_to_cpu(h->zd_ext_size), g->zd_ext_size,
+                        "the descriptor extension size",
+                        "zoned.descr_ext_size", errp)) {
+        return false;
     }
     if (le64_to_cpu(h->ext_offset) != g->ext_offset ||
         le64_to_cpu(h->file_size) != g->file_size) {
         error_setg(errp, "zone state file '%s': inconsistent layout",
                    s->path);
-        return -1;
+        return false;
     }
     if (file_size != g->file_size) {
         error_setg(errp, "zone state file '%s': %" PRIu64 " bytes, expected "
                    "%" PRIu64 " (truncated or extended)", s->path, file_size,
                    g->file_size);
-        return -1;
+        return false;
     }
-    return 0;
+    return true;
 }
 
 /*
@@ -411,7 +411,7 @@ static bool zns_says_nothing(NvmeZnsState *s, uint64_t file_size)
 }
 
 /* Check zone descriptor I of the file. */
-static int zns_check_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i,
+static bool zns_check_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i,
                           Error **errp)
 {
     const NvmeZnsStateZone *z = &s->zones[i];
@@ -421,19 +421,19 @@ static int zns_check_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i,
     if (!valid_state(z->state)) {
         error_setg(errp, "zone state file '%s': zone %" PRIu64 " has the "
                    "invalid state 0x%x", s->path, i, z->state);
-        return -1;
+        return false;
     }
     if (z->attrs & ~ZNS_STATE_ATTRS ||
         (z->attrs & NVME_ZA_ZD_EXT_VALID && !ns->params.zd_extension_size)) {
         error_setg(errp, "zone state file '%s': zone %" PRIu64 " has the "
                    "invalid attributes 0x%x", s->path, i, z->attrs);
-        return -1;
+        return false;
     }
     if (le64_to_cpu(z->zcap) != ns->zone_capacity) {
         error_setg(errp, "zone state file '%s': zone %" PRIu64 " has the "
                    "capacity %" PRIu64 ", not %" PRIu64, s->path, i,
                    (uint64_t)le64_to_cpu(z->zcap), ns->zone_capacity);
-        return -1;
+        return false;
     }
     if (wp < zslba || wp > zslba + ns->zone_capacity ||
         (z->state == NVME_ZONE_STATE_EMPTY && wp != zslba)) {
@@ -441,9 +441,9 @@ static int zns_check_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i,
                    "0x%x) has the write pointer 0x%" PRIx64 " outside "
                    "[0x%" PRIx64 ", 0x%" PRIx64 "]", s->path, i, z->state,
                    wp, zslba, zslba + ns->zone_capacity);
-        return -1;
+        return false;
     }
-    return 0;
+    return true;
 }
 
 /*
@@ -498,11 +498,11 @@ static void zns_load_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i)
     }
 }
 
-static int zns_load(NvmeZnsState *s, NvmeNamespace *ns, Error **errp)
+static bool zns_load(NvmeZnsState *s, NvmeNamespace *ns, Error **errp)
 {
     for (uint64_t i = 0; i < ns->num_zones; i++) {
-        if (zns_check_zone(s, ns, i, errp) < 0) {
-            return -1;
+        if (!zns_check_zone(s, ns, i, errp)) {
+            return false;
         }
     }
 
@@ -515,9 +515,9 @@ static int zns_load(NvmeZnsState *s, NvmeNamespace *ns, Error **errp)
         error_setg(errp, "zone state file '%s': %d zones are active, more "
                    "than zoned.max_active=%u", s->path, ns->nr_active_zones,
                    ns->params.max_active_zones);
-        return -1;
+        return false;
     }
-    return 0;
+    return true;
 }
 
 static void zns_exit_notify(Notifier *notifier, void *data)
@@ -525,7 +525,7 @@ static void zns_exit_notify(Notifier *notifier, void *data)
     NvmeZnsState *s = container_of(notifier, NvmeZnsState, exit_notifier);
     Error *err = NULL;
 
-    if (zns_msync(s, &err) < 0) {
+    if (!zns_msync(s, &err)) {
         error_report_err(err);
     }
 }
@@ -588,7 +588,7 @@ bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp)
             warn_report("zone state file '%s': reinitialised, every zone "
                         "is Empty (zoned.zone_file_reinit=on)", path);
         }
-        if (zns_init(s, &g, errp) < 0) {
+        if (!zns_init(s, &g, errp)) {
             goto fail;
         }
     } else {
@@ -598,7 +598,7 @@ bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp)
                        (int64_t)st.st_size);
             goto fail;
         }
-        if (zns_map(s, st.st_size, errp) < 0) {
+        if (!zns_map(s, st.st_size, errp)) {
             goto fail;
         }
         if (!zns_initialised(s)) {
@@ -606,10 +606,10 @@ bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp)
             warn_report("zone state file '%s' was never fully initialised "
                         "(QEMU stopped while creating it); every zone is "
                         "Empty", path);
-            if (zns_init(s, &g, errp) < 0) {
+            if (!zns_init(s, &g, errp)) {
                 goto fail;
             }
-        } else if (zns_check_header(s, &g, st.st_size, &err) < 0) {
+        } else if (!zns_check_header(s, &g, st.st_size, &err)) {
             /*
              * Laid out for another LBA format, every zone Empty: a Format
              * NVM whose new format the command line or the store's record
@@ -622,11 +622,11 @@ bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp)
             warn_report("%s; every zone is Empty: laid out anew for the "
                         "namespace", error_get_pretty(err));
             error_free(err);
-            if (zns_init(s, &g, errp) < 0) {
+            if (!zns_init(s, &g, errp)) {
                 goto fail;
             }
-        } else if (zns_allocate(s, g.file_size, errp) < 0 ||
-                   zns_load(s, ns, errp) < 0) {
+        } else if (!zns_allocate(s, g.file_size, errp) ||
+                   !zns_load(s, ns, errp)) {
             goto fail;
         }
     }
@@ -712,7 +712,7 @@ void nvme_zns_state_close(NvmeNamespace *ns)
     if (!s) {
         return;
     }
-    if (zns_msync(s, &err) < 0) {
+    if (!zns_msync(s, &err)) {
         error_report_err(err);
     }
     qemu_remove_exit_notifier(&s->exit_notifier);
@@ -750,7 +750,7 @@ int nvme_zns_state_sync(NvmeNamespace *ns)
         return 0;
     }
     trace_nvme_zns_state_sync(ns->zstate->path);
-    if (zns_msync(ns->zstate, &err) < 0) {
+    if (!zns_msync(ns->zstate, &err)) {
         error_report_err(err);
         return -1;
     }
@@ -872,7 +872,7 @@ int nvme_zns_state_reformat(NvmeNamespace *ns, Error **errp)
         return 0;
     }
     zns_geometry(ns, &g);
-    if (zns_init(s, &g, errp) < 0) {
+    if (!zns_init(s, &g, errp)) {
         /* the zones go on, in memory only */
         qemu_remove_exit_notifier(&s->exit_notifier);
         ns->zstate = NULL;

@@ -755,79 +755,69 @@ static void rewrite(const char *path, const char *from, const char *to)
     g_assert_true(g_file_set_contents(path, joined, -1, NULL));
 }
 
-static void test_damaged_truncated(void)
+/*
+ * Damaged stores: each case damages a store holding one namespace, and
+ * QEMU must refuse to start with a message naming the file and the
+ * problem.  A case rewrites FROM to TO in the file (the namespace's record,
+ * or store.json), or truncates it, or the image.
+ */
+typedef enum Damage {
+    REWRITE,            /* FROM becomes TO in the file */
+    HALVE,              /* the file loses its second half */
+    IMAGE_4K,           /* the image is truncated to 4 KiB */
+    IMAGE_GONE,         /* the image is removed */
+} Damage;
+
+typedef struct DamageCase {
+    const char *name;
+    bool store_json;    /* the file is store.json, not the record */
+    Damage how;
+    const char *from, *to;
+    const char *message;
+} DamageCase;
+
+static const DamageCase damage_cases[] = {
+    { "truncated", false, HALVE, NULL, NULL, "not valid JSON" },
+    { "missing-key", false, REWRITE, "\"nsze\"", "\"nsze-gone\"",
+      "key 'nsze' is missing" },
+    { "wrong-type", false, REWRITE, "\"shared\": false", "\"shared\": \"no\"",
+      "key 'shared' must be true or false" },
+    { "out-of-range", false, REWRITE, "\"nsid\": 1", "\"nsid\": 4096",
+      "key 'nsid' is out of range" },
+    { "image-size", false, IMAGE_4K, NULL, NULL,
+      "is 4096 bytes, the record says 1048576" },
+    { "missing-image", false, IMAGE_GONE, NULL, NULL, "No such file" },
+    { "store-record", true, REWRITE, "\"schema\": 1", "\"schema\": 7",
+      "schema version 7" },
+};
+
+static void test_damaged(const void *opaque)
 {
-    Store *s = store_new();
-    g_autofree char *rec = store_with_one(s);
-    g_autofree char *text = NULL;
-    gsize len;
-
-    g_assert_true(g_file_get_contents(rec, &text, &len, NULL));
-    g_assert_true(g_file_set_contents(rec, text, len / 2, NULL));
-    expect_start_error(s, rec, "not valid JSON");
-    store_free(s);
-}
-
-static void test_damaged_missing_key(void)
-{
-    Store *s = store_new();
-    g_autofree char *rec = store_with_one(s);
-
-    rewrite(rec, "\"nsze\"", "\"nsze-gone\"");
-    expect_start_error(s, rec, "key 'nsze' is missing");
-    store_free(s);
-}
-
-static void test_damaged_wrong_type(void)
-{
-    Store *s = store_new();
-    g_autofree char *rec = store_with_one(s);
-
-    rewrite(rec, "\"shared\": false", "\"shared\": \"no\"");
-    expect_start_error(s, rec, "key 'shared' must be true or false");
-    store_free(s);
-}
-
-static void test_damaged_out_of_range(void)
-{
-    Store *s = store_new();
-    g_autofree char *rec = store_with_one(s);
-
-    rewrite(rec, "\"nsid\": 1", "\"nsid\": 4096");
-    expect_start_error(s, rec, "key 'nsid' is out of range");
-    store_free(s);
-}
-
-static void test_damaged_image_size(void)
-{
-    Store *s = store_new();
-    g_autofree char *rec = store_with_one(s);
-    g_autofree char *img = qnvme_dir_only(s->dir, "ns-", ".img");
-
-    g_assert_cmpint(truncate(img, 4096), ==, 0);
-    expect_start_error(s, rec, "is 4096 bytes, the record says 1048576");
-    store_free(s);
-}
-
-static void test_damaged_missing_image(void)
-{
-    Store *s = store_new();
-    g_autofree char *rec = store_with_one(s);
-    g_autofree char *img = qnvme_dir_only(s->dir, "ns-", ".img");
-
-    g_assert_cmpint(unlink(img), ==, 0);
-    expect_start_error(s, rec, "No such file");
-    store_free(s);
-}
-
-static void test_damaged_store_record(void)
-{
+    const DamageCase *dc = opaque;
     Store *s = store_new();
     g_autofree char *rec = store_with_one(s);
     g_autofree char *meta = g_build_filename(s->dir, "store.json", NULL);
+    g_autofree char *img = qnvme_dir_only(s->dir, "ns-", ".img");
+    const char *file = dc->store_json ? meta : rec;
+    g_autofree char *text = NULL;
+    gsize len;
 
-    rewrite(meta, "\"schema\": 1", "\"schema\": 7");
-    expect_start_error(s, meta, "schema version 7");
+    switch (dc->how) {
+    case REWRITE:
+        rewrite(file, dc->from, dc->to);
+        break;
+    case HALVE:
+        g_assert_true(g_file_get_contents(file, &text, &len, NULL));
+        g_assert_true(g_file_set_contents(file, text, len / 2, NULL));
+        break;
+    case IMAGE_4K:
+        g_assert_cmpint(truncate(img, 4096), ==, 0);
+        break;
+    case IMAGE_GONE:
+        g_assert_cmpint(unlink(img), ==, 0);
+        break;
+    }
+    expect_start_error(s, file, dc->message);
     store_free(s);
 }
 
@@ -998,19 +988,12 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-ns-mgmt/sparse-and-keep", test_sparse_and_keep);
     qtest_add_func("/nvme-ns-mgmt/tnvmcap-rules", test_tnvmcap_rules);
     qtest_add_func("/nvme-ns-mgmt/full-disk", test_full_disk);
-    qtest_add_func("/nvme-ns-mgmt/damaged/truncated", test_damaged_truncated);
-    qtest_add_func("/nvme-ns-mgmt/damaged/missing-key",
-                   test_damaged_missing_key);
-    qtest_add_func("/nvme-ns-mgmt/damaged/wrong-type",
-                   test_damaged_wrong_type);
-    qtest_add_func("/nvme-ns-mgmt/damaged/out-of-range",
-                   test_damaged_out_of_range);
-    qtest_add_func("/nvme-ns-mgmt/damaged/image-size",
-                   test_damaged_image_size);
-    qtest_add_func("/nvme-ns-mgmt/damaged/missing-image",
-                   test_damaged_missing_image);
-    qtest_add_func("/nvme-ns-mgmt/damaged/store-record",
-                   test_damaged_store_record);
+    for (int i = 0; i < ARRAY_SIZE(damage_cases); i++) {
+        g_autofree char *path = g_strdup_printf("/nvme-ns-mgmt/damaged/%s",
+                                                damage_cases[i].name);
+
+        qtest_add_data_func(path, &damage_cases[i], test_damaged);
+    }
     qtest_add_func("/nvme-ns-mgmt/damaged/nsid-clash",
                    test_nsid_clash_with_static);
     qtest_add_func("/nvme-ns-mgmt/damaged/lock", test_lock);
