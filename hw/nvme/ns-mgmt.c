@@ -23,7 +23,6 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
-#include "qobject/qdict.h"
 #include "block/block-global-state.h"
 #include "block/aio.h"
 #include "system/block-backend.h"
@@ -31,135 +30,19 @@
 #include "nvme.h"
 #include "trace.h"
 
-/* The LBA formats of nvme-ns, which a create offers too. */
-const NvmeLBAF nvme_lbaf_defaults[NVME_NS_DEFAULT_NLBAF] = {
-    [0] = { .ds =  9           },
-    [1] = { .ds =  9, .ms =  8 },
-    [2] = { .ds =  9, .ms = 16 },
-    [3] = { .ds =  9, .ms = 64 },
-    [4] = { .ds = 12           },
-    [5] = { .ds = 12, .ms =  8 },
-    [6] = { .ds = 12, .ms = 16 },
-    [7] = { .ds = 12, .ms = 64 },
-};
-
-/* Bytes a namespace of NSZE blocks in LBA format LBAF takes. */
-static bool ns_bytes(uint8_t lbaf, uint64_t nsze, uint64_t *bytes)
-{
-    const NvmeLBAF *f = &nvme_lbaf_defaults[lbaf];
-
-    return !__builtin_mul_overflow(nsze, (1ULL << f->ds) + f->ms, bytes) &&
-           *bytes <= INT64_MAX;
-}
-
-/*
- * Check a zone format; WHAT names its source in errors.  Sizes are whole
- * 4 KiB units, so that every LBA format has whole zones.
- */
-static bool zone_fmt_check(const NvmeNsZoneFormat *zf, const char *what,
-                           Error **errp)
-{
-    if (!zf->zone_size || zf->zone_size % 4096) {
-        error_setg(errp, "%s: the zone size (%" PRIu64 ") must be a "
-                   "non-zero multiple of 4 KiB", what, zf->zone_size);
-        return false;
-    }
-    if (!zf->zone_cap || zf->zone_cap % 4096 ||
-        zf->zone_cap > zf->zone_size) {
-        error_setg(errp, "%s: the zone capacity (%" PRIu64 ") must be a "
-                   "non-zero multiple of 4 KiB, at most the zone size", what,
-                   zf->zone_cap);
-        return false;
-    }
-    if (zf->descr_ext_size % 64 || zf->descr_ext_size > 255 * 64) {
-        error_setg(errp, "%s: the zone descriptor extension size (%u) must "
-                   "be a multiple of 64, at most 16320", what,
-                   zf->descr_ext_size);
-        return false;
-    }
-    if (zf->max_active && zf->max_open > zf->max_active) {
-        error_setg(errp, "%s: max open zones (%u) exceed max active zones "
-                   "(%u)", what, zf->max_open, zf->max_active);
-        return false;
-    }
-    return true;
-}
-
-/* Logical blocks per zone of zone format ZF in LBA format LBAF. */
-static uint64_t zone_blocks(const NvmeNsZoneFormat *zf, uint8_t lbaf)
-{
-    return zf->zone_size >> nvme_lbaf_defaults[lbaf].ds;
-}
-
-/* Check what ns-store.c cannot: that a record describes a namespace. */
-static bool record_check(NvmeNsStore *st, NvmeNsRecord *rec, Error **errp)
-{
-    g_autofree char *path = g_build_filename(nvme_ns_store_dir(st),
-                                             rec->record, NULL);
-    bool zoned = rec->csi == NVME_CSI_ZONED;
-    uint64_t bytes, slack;
-
-    if (rec->csi != NVME_CSI_NVM && !zoned) {
-        error_setg(errp, "%s: key 'csi' is %u, an I/O command set this "
-                   "controller cannot create", path, rec->csi);
-        return false;
-    }
-    if (rec->lbaf >= NVME_NS_DEFAULT_NLBAF) {
-        error_setg(errp, "%s: key 'lbaf' is %u, not one of the %d LBA "
-                   "formats", path, rec->lbaf, NVME_NS_DEFAULT_NLBAF);
-        return false;
-    }
-    if (rec->pi && nvme_lbaf_defaults[rec->lbaf].ms < 8) {
-        error_setg(errp, "%s: key 'pi' needs an LBA format with metadata",
-                   path);
-        return false;
-    }
-    if (zoned) {
-        g_autofree char *what = g_strdup_printf("%s: key 'zoned'", path);
-
-        if (!zone_fmt_check(&rec->zoned, what, errp)) {
-            return false;
-        }
-        if (rec->nsze % zone_blocks(&rec->zoned, rec->lbaf)) {
-            error_setg(errp, "%s: key 'nsze' (%" PRIu64 ") is not a whole "
-                       "number of zones", path, rec->nsze);
-            return false;
-        }
-    }
-
-    /* the image holds NSZE blocks; zones may leave less than one unused */
-    slack = (1ULL << nvme_lbaf_defaults[rec->lbaf].ds) +
-            nvme_lbaf_defaults[rec->lbaf].ms;
-    if (zoned) {
-        slack *= zone_blocks(&rec->zoned, rec->lbaf);
-    }
-    if (!ns_bytes(rec->lbaf, rec->nsze, &bytes) || bytes > rec->size ||
-        rec->size - bytes >= slack) {
-        error_setg(errp, "%s: key 'nsze' (%" PRIu64 ") does not fit key "
-                   "'size' (%" PRIu64 ") in LBA format %u", path, rec->nsze,
-                   rec->size, rec->lbaf);
-        return false;
-    }
-    return true;
-}
-
 /* Realize the nvme-ns device of REC on controller N's bus. */
 static NvmeNamespace *ns_realize(NvmeCtrl *n, NvmeNsRecord *rec,
                                  Error **errp)
 {
     NvmeNsStore *st = n->subsys->store;
     const NvmeLBAF *f = &nvme_lbaf_defaults[rec->lbaf];
-    g_autofree char *path = nvme_ns_store_image_path(st, rec);
     g_autofree char *zpath = nvme_ns_store_zone_file_path(st, rec);
     g_autofree char *uuid = qemu_uuid_unparse_strdup(&rec->uuid);
-    QDict *opts = qdict_new();
     BlockDriverState *bs;
     DeviceState *dev;
     Object *obj;
 
-    /* raw, never probed: the guest writes whatever it likes into it */
-    qdict_put_str(opts, "driver", "raw");
-    bs = bdrv_open(path, NULL, opts, BDRV_O_RDWR, errp);
+    bs = nvme_ns_store_open_image(st, rec, errp);
     if (!bs) {
         return NULL;
     }
@@ -236,7 +119,6 @@ bool nvme_ns_mgmt_subsys_realize(NvmeSubsystem *subsys, Error **errp)
 {
     const NvmeNsZoneFormat *zf = &subsys->params.auto_ns_zoned;
     const char *path = subsys->params.auto_ns_path;
-    NvmeNsRecord *rec;
     NvmeNsStore *st;
 
     if (!path) {
@@ -250,7 +132,8 @@ bool nvme_ns_mgmt_subsys_realize(NvmeSubsystem *subsys, Error **errp)
     if (!subsys->zone_fmt.max_open) {
         subsys->zone_fmt.max_open = zf->max_active;
     }
-    if (!zone_fmt_check(&subsys->zone_fmt, "auto-ns-zone-*", errp)) {
+    if (!nvme_ns_store_zone_fmt_check(&subsys->zone_fmt, "auto-ns-zone-*",
+                                      errp)) {
         return false;
     }
 
@@ -258,13 +141,6 @@ bool nvme_ns_mgmt_subsys_realize(NvmeSubsystem *subsys, Error **errp)
                             subsys->params.auto_ns_purge, errp);
     if (!st) {
         return false;
-    }
-    for (rec = nvme_ns_store_next(st, 0); rec;
-         rec = nvme_ns_store_next(st, rec->nsid)) {
-        if (!record_check(st, rec, errp)) {
-            nvme_ns_store_close(st);
-            return false;
-        }
     }
     subsys->store = st;
     return true;
@@ -287,8 +163,7 @@ static bool realize_stored(NvmeCtrl *n, Error **errp)
         return true;     /* by an earlier controller */
     }
     for (; rec; rec = nvme_ns_store_next(st, rec->nsid)) {
-        g_autofree char *file = g_build_filename(nvme_ns_store_dir(st),
-                                                 rec->record, NULL);
+        g_autofree char *file = nvme_ns_store_record_path(st, rec);
 
         if (nvme_subsys_ns(subsys, rec->nsid)) {
             error_setg(errp, "%s: NSID %u is already used by an nvme-ns "
@@ -406,7 +281,7 @@ bool nvme_ns_mgmt_id_ns_zoned(NvmeCtrl *n, NvmeIdNsZoned *id)
     id->mar = cpu_to_le32(zf->max_active - 1);
     id->mor = cpu_to_le32(zf->max_open - 1);
     for (int i = 0; i < NVME_NS_DEFAULT_NLBAF; i++) {
-        id->lbafe[i].zsze = cpu_to_le64(zone_blocks(zf, i));
+        id->lbafe[i].zsze = cpu_to_le64(nvme_ns_zone_blocks(zf, i));
         id->lbafe[i].zdes = zf->descr_ext_size / 64;
     }
     return true;
@@ -483,7 +358,7 @@ static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
                    ((id->flbas >> 5) & 0x3) << 4;
     uint8_t pi = id->dps & NVME_ID_NS_DPS_TYPE_MASK;
     uint16_t endgid = le16_to_cpu(id->endgid);
-    uint64_t bytes;
+    uint64_t bytes, zsze;
     uint32_t nsid;
 
     if (!nsze || ncap > nsze) {
@@ -513,16 +388,16 @@ static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
         return NVME_INVALID_FIELD | NVME_DNR;
     }
 
-    if (!subsys->store || !ns_bytes(lbaf, ncap, &bytes) ||
+    if (!subsys->store || !nvme_ns_bytes(lbaf, ncap, &bytes) ||
         bytes > nvme_ns_store_tnvmcap(subsys->store) -
                 nvme_ns_store_allocated(subsys->store)) {
         trace_pci_nvme_err_ns_mgmt_capacity(ncap, lbaf);
         return NVME_NS_INSUFFICIENT_CAPACITY | NVME_DNR;
     }
     /* with a store, a zone format: zones are whole in every LBA format */
-    if (csi == NVME_CSI_ZONED && nsze % zone_blocks(&subsys->zone_fmt, lbaf)) {
-        trace_pci_nvme_err_ns_mgmt_zones(nsze,
-                                         zone_blocks(&subsys->zone_fmt, lbaf));
+    zsze = nvme_ns_zone_blocks(&subsys->zone_fmt, lbaf);
+    if (csi == NVME_CSI_ZONED && nsze % zsze) {
+        trace_pci_nvme_err_ns_mgmt_zones(nsze, zsze);
         return NVME_INVALID_FIELD | NVME_DNR;
     }
 

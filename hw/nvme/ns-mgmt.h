@@ -21,10 +21,6 @@ typedef struct NvmeNamespace NvmeNamespace;
 typedef struct NvmeRequest NvmeRequest;
 typedef struct NvmeSubsystem NvmeSubsystem;
 
-/* The LBA formats every namespace offers, and Identify for NSID FFFFFFFFh */
-#define NVME_NS_DEFAULT_NLBAF 8
-extern const NvmeLBAF nvme_lbaf_defaults[NVME_NS_DEFAULT_NLBAF];
-
 /* ns-mgmt.c */
 bool nvme_ns_mgmt_subsys_realize(NvmeSubsystem *subsys, Error **errp);
 void nvme_ns_mgmt_forward_props(NvmeCtrl *n, DeviceState *dev);

@@ -32,6 +32,7 @@
 #include "qobject/qstring.h"
 #include "qemu/queue.h"
 #include "block/block-common.h"
+#include "block/block-global-state.h"
 #include "block/nvme.h"
 #include "block/thread-pool.h"
 
@@ -359,6 +360,116 @@ static bool check_file(NvmeNsStore *s, const char *path, const char *key,
     return true;
 }
 
+/* The LBA formats of nvme-ns, which a create offers too. */
+const NvmeLBAF nvme_lbaf_defaults[NVME_NS_DEFAULT_NLBAF] = {
+    [0] = { .ds =  9           },
+    [1] = { .ds =  9, .ms =  8 },
+    [2] = { .ds =  9, .ms = 16 },
+    [3] = { .ds =  9, .ms = 64 },
+    [4] = { .ds = 12           },
+    [5] = { .ds = 12, .ms =  8 },
+    [6] = { .ds = 12, .ms = 16 },
+    [7] = { .ds = 12, .ms = 64 },
+};
+
+/* Bytes a namespace of NSZE blocks in LBA format LBAF takes. */
+bool nvme_ns_bytes(uint8_t lbaf, uint64_t nsze, uint64_t *bytes)
+{
+    const NvmeLBAF *f = &nvme_lbaf_defaults[lbaf];
+
+    return !__builtin_mul_overflow(nsze, (1ULL << f->ds) + f->ms, bytes) &&
+           *bytes <= INT64_MAX;
+}
+
+/*
+ * Check a zone format; WHAT names its source in errors.  Sizes are whole
+ * 4 KiB units, so that every LBA format has whole zones.
+ */
+bool nvme_ns_store_zone_fmt_check(const NvmeNsZoneFormat *zf, const char *what,
+                                  Error **errp)
+{
+    if (!zf->zone_size || zf->zone_size % 4096) {
+        error_setg(errp, "%s: the zone size (%" PRIu64 ") must be a "
+                   "non-zero multiple of 4 KiB", what, zf->zone_size);
+        return false;
+    }
+    if (!zf->zone_cap || zf->zone_cap % 4096 ||
+        zf->zone_cap > zf->zone_size) {
+        error_setg(errp, "%s: the zone capacity (%" PRIu64 ") must be a "
+                   "non-zero multiple of 4 KiB, at most the zone size", what,
+                   zf->zone_cap);
+        return false;
+    }
+    if (zf->descr_ext_size % 64 || zf->descr_ext_size > 255 * 64) {
+        error_setg(errp, "%s: the zone descriptor extension size (%u) must "
+                   "be a multiple of 64, at most 16320", what,
+                   zf->descr_ext_size);
+        return false;
+    }
+    if (zf->max_active && zf->max_open > zf->max_active) {
+        error_setg(errp, "%s: max open zones (%u) exceed max active zones "
+                   "(%u)", what, zf->max_open, zf->max_active);
+        return false;
+    }
+    return true;
+}
+
+/* Logical blocks per zone of zone format ZF in LBA format LBAF. */
+uint64_t nvme_ns_zone_blocks(const NvmeNsZoneFormat *zf, uint8_t lbaf)
+{
+    return zf->zone_size >> nvme_lbaf_defaults[lbaf].ds;
+}
+
+/* That a record read from PATH describes a namespace this QEMU can make. */
+static bool record_check(NvmeNsRecord *rec, const char *path, Error **errp)
+{
+    bool zoned = rec->csi == NVME_CSI_ZONED;
+    uint64_t bytes, slack;
+
+    if (rec->csi != NVME_CSI_NVM && !zoned) {
+        error_setg(errp, "%s: key 'csi' is %u, an I/O command set this "
+                   "controller cannot create", path, rec->csi);
+        return false;
+    }
+    if (rec->lbaf >= NVME_NS_DEFAULT_NLBAF) {
+        error_setg(errp, "%s: key 'lbaf' is %u, not one of the %d LBA "
+                   "formats", path, rec->lbaf, NVME_NS_DEFAULT_NLBAF);
+        return false;
+    }
+    if (rec->pi && nvme_lbaf_defaults[rec->lbaf].ms < 8) {
+        error_setg(errp, "%s: key 'pi' needs an LBA format with metadata",
+                   path);
+        return false;
+    }
+    if (zoned) {
+        g_autofree char *what = g_strdup_printf("%s: key 'zoned'", path);
+
+        if (!nvme_ns_store_zone_fmt_check(&rec->zoned, what, errp)) {
+            return false;
+        }
+        if (rec->nsze % nvme_ns_zone_blocks(&rec->zoned, rec->lbaf)) {
+            error_setg(errp, "%s: key 'nsze' (%" PRIu64 ") is not a whole "
+                       "number of zones", path, rec->nsze);
+            return false;
+        }
+    }
+
+    /* the image holds NSZE blocks; zones may leave less than one unused */
+    slack = (1ULL << nvme_lbaf_defaults[rec->lbaf].ds) +
+            nvme_lbaf_defaults[rec->lbaf].ms;
+    if (zoned) {
+        slack *= nvme_ns_zone_blocks(&rec->zoned, rec->lbaf);
+    }
+    if (!nvme_ns_bytes(rec->lbaf, rec->nsze, &bytes) || bytes > rec->size ||
+        rec->size - bytes >= slack) {
+        error_setg(errp, "%s: key 'nsze' (%" PRIu64 ") does not fit key "
+                   "'size' (%" PRIu64 ") in LBA format %u", path, rec->nsze,
+                   rec->size, rec->lbaf);
+        return false;
+    }
+    return true;
+}
+
 /* The "zoned" object of the record of a zoned namespace. */
 static bool record_get_zoned(NvmeNsStore *s, QDict *d, const char *path,
                              NvmeNsRecord *rec, Error **errp)
@@ -488,6 +599,10 @@ static NvmeNsRecord *record_from_qdict(NvmeNsStore *s, QDict *d,
     }
 
     if (!record_get_zoned(s, d, path, rec, errp)) {
+        return NULL;
+    }
+    if (!record_check(rec, path, errp)) {
+        g_free(rec->zone_file);
         return NULL;
     }
 
@@ -750,9 +865,21 @@ NvmeNsRecord *nvme_ns_store_next(NvmeNsStore *s, uint32_t nsid)
     return NULL;
 }
 
-char *nvme_ns_store_image_path(NvmeNsStore *s, const NvmeNsRecord *rec)
+char *nvme_ns_store_record_path(NvmeNsStore *s, const NvmeNsRecord *rec)
 {
-    return store_path(s, rec->image);
+    return store_path(s, rec->record);
+}
+
+BlockDriverState *nvme_ns_store_open_image(NvmeNsStore *s,
+                                           const NvmeNsRecord *rec,
+                                           Error **errp)
+{
+    g_autofree char *path = store_path(s, rec->image);
+    QDict *opts = qdict_new();
+
+    /* raw, never probed: the guest writes whatever it likes into it */
+    qdict_put_str(opts, "driver", "raw");
+    return bdrv_open(path, NULL, opts, BDRV_O_RDWR, errp);
 }
 
 char *nvme_ns_store_zone_file_path(NvmeNsStore *s, const NvmeNsRecord *rec)

@@ -19,6 +19,7 @@
 
 #include "qemu/bitmap.h"
 #include "qemu/uuid.h"
+#include "block/nvme.h"
 #include "block/aio.h"
 
 #define NVME_NS_STORE_SCHEMA 1
@@ -57,11 +58,24 @@ typedef struct NvmeNsRecord {
     char *zone_file;    /* zone state, zoned namespaces only */
 } NvmeNsRecord;
 
+/* The LBA formats of nvme-ns, which a create offers too */
+#define NVME_NS_DEFAULT_NLBAF 8
+extern const NvmeLBAF nvme_lbaf_defaults[NVME_NS_DEFAULT_NLBAF];
+
+/* Bytes a namespace of NSZE blocks in LBA format LBAF takes. */
+bool nvme_ns_bytes(uint8_t lbaf, uint64_t nsze, uint64_t *bytes);
+/* Logical blocks per zone of zone format ZF in LBA format LBAF. */
+uint64_t nvme_ns_zone_blocks(const NvmeNsZoneFormat *zf, uint8_t lbaf);
+/* Check a zone format; WHAT names its source in errors. */
+bool nvme_ns_store_zone_fmt_check(const NvmeNsZoneFormat *zf, const char *what,
+                                  Error **errp);
+
 /*
  * Open (or create, when DIR is empty) the store in DIR and load every
- * record.  TNVMCAP is the capacity pool in bytes; 0 means "as recorded",
- * which a new store does not accept.  With PURGE, deleting a namespace
- * removes its image; without, the image is kept aside.
+ * record, each checked to describe a namespace this QEMU can make.  TNVMCAP
+ * is the capacity pool in bytes; 0 means "as recorded", which a new store
+ * does not accept.  With PURGE, deleting a namespace removes its image;
+ * without, the image is kept aside.
  */
 NvmeNsStore *nvme_ns_store_open(const char *dir, uint64_t tnvmcap,
                                 bool purge, Error **errp);
@@ -75,8 +89,12 @@ uint64_t nvme_ns_store_allocated(NvmeNsStore *s);
 NvmeNsRecord *nvme_ns_store_get(NvmeNsStore *s, uint32_t nsid);
 /* The record with the lowest NSID above NSID, or NULL. */
 NvmeNsRecord *nvme_ns_store_next(NvmeNsStore *s, uint32_t nsid);
-/* Absolute path of the image of REC; the caller frees it. */
-char *nvme_ns_store_image_path(NvmeNsStore *s, const NvmeNsRecord *rec);
+/* Absolute path of the record of REC, for messages; the caller frees it. */
+char *nvme_ns_store_record_path(NvmeNsStore *s, const NvmeNsRecord *rec);
+/* Open the image of REC (raw, read-write); a new reference. */
+BlockDriverState *nvme_ns_store_open_image(NvmeNsStore *s,
+                                           const NvmeNsRecord *rec,
+                                           Error **errp);
 /* Absolute path of the zone state file of REC, or NULL; the caller frees. */
 char *nvme_ns_store_zone_file_path(NvmeNsStore *s, const NvmeNsRecord *rec);
 
