@@ -652,18 +652,10 @@ uint16_t nvme_ns_mgmt_attachment(NvmeRequest *req, NvmeNamespace *ns,
     }
 
     trace_pci_nvme_ns_mgmt_attachment(rec->nsid, attach, nr);
-    for (int i = 0; i < nr; i++) {
-        uint16_t c = le16_to_cpu(cntlids[i]);
-
-        if (attach) {
-            set_bit(c, rec->attached);
-        } else {
-            clear_bit(c, rec->attached);
-        }
-    }
-    nvme_ns_store_update(ns->subsys->store, rec, ns_mgmt_job_done,
-                         ns_mgmt_wait(ns_mgmt_aiocb_new(NULL, req,
-                                                        rec->nsid)));
+    nvme_ns_store_set_attached(ns->subsys->store, rec, cntlids, nr, attach,
+                               ns_mgmt_job_done,
+                               ns_mgmt_wait(ns_mgmt_aiocb_new(NULL, req,
+                                                              rec->nsid)));
     return NVME_NO_COMPLETE;
 }
 
@@ -676,17 +668,20 @@ bool nvme_ns_mgmt_format_done(NvmeNamespace *ns, BlockCompletionFunc *cb,
                               void *opaque)
 {
     NvmeNsRecord *rec = ns->store_rec;
+    uint8_t flbas = ns->id_ns.flbas, dps = ns->id_ns.dps;
+    uint8_t lbaf;
 
     if (!rec) {
         return false;
     }
 
-    rec->lbaf = NVME_ID_NS_FLBAS_INDEX(ns->id_ns.flbas);
-    rec->mset = NVME_ID_NS_FLBAS_EXTENDED(ns->id_ns.flbas);
-    rec->pi = ns->id_ns.dps & NVME_ID_NS_DPS_TYPE_MASK;
-    rec->pil = !!(ns->id_ns.dps & NVME_ID_NS_DPS_FIRST_EIGHT);
-    rec->nsze = le64_to_cpu(ns->id_ns.nsze);
-    trace_pci_nvme_ns_mgmt_format(rec->nsid, rec->lbaf);
-    nvme_ns_store_update(ns->subsys->store, rec, cb, opaque);
+    /* FLBAS bits 3:0 and 6:5 select the format */
+    lbaf = NVME_ID_NS_FLBAS_INDEX(flbas) | ((flbas >> 5) & 0x3) << 4;
+    trace_pci_nvme_ns_mgmt_format(rec->nsid, lbaf);
+    nvme_ns_store_set_format(ns->subsys->store, rec, lbaf,
+                             NVME_ID_NS_FLBAS_EXTENDED(flbas),
+                             dps & NVME_ID_NS_DPS_TYPE_MASK,
+                             dps & NVME_ID_NS_DPS_FIRST_EIGHT,
+                             le64_to_cpu(ns->id_ns.nsze), cb, opaque);
     return true;
 }

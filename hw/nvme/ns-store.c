@@ -1229,8 +1229,8 @@ static void store_updated(void *opaque, int ret)
     g_free(c);
 }
 
-void nvme_ns_store_update(NvmeNsStore *s, NvmeNsRecord *rec,
-                          BlockCompletionFunc *cb, void *opaque)
+static void store_update(NvmeNsStore *s, NvmeNsRecord *rec,
+                         BlockCompletionFunc *cb, void *opaque)
 {
     g_autoptr(QDict) d = record_to_qdict(rec);
     StoreJob *job;
@@ -1242,6 +1242,36 @@ void nvme_ns_store_update(NvmeNsStore *s, NvmeNsRecord *rec,
     job->json = qobject_to_json_pretty(QOBJECT(d), true);
     g_string_append_c(job->json, '\n');
     store_job_queue(s, job);
+}
+
+void nvme_ns_store_set_attached(NvmeNsStore *s, NvmeNsRecord *rec,
+                                const uint16_t *cntlids, int nr, bool attach,
+                                BlockCompletionFunc *cb, void *opaque)
+{
+    for (int i = 0; i < nr; i++) {
+        uint16_t c = le16_to_cpu(cntlids[i]);
+
+        assert(c < NVME_NS_STORE_MAX_CTRLS);
+        if (attach) {
+            set_bit(c, rec->attached);
+        } else {
+            clear_bit(c, rec->attached);
+        }
+    }
+    store_update(s, rec, cb, opaque);
+}
+
+void nvme_ns_store_set_format(NvmeNsStore *s, NvmeNsRecord *rec,
+                              uint8_t lbaf, bool mset, uint8_t pi, bool pil,
+                              uint64_t nsze, BlockCompletionFunc *cb,
+                              void *opaque)
+{
+    rec->lbaf = lbaf;
+    rec->mset = mset;
+    rec->pi = pi;
+    rec->pil = pil;
+    rec->nsze = nsze;
+    store_update(s, rec, cb, opaque);
 }
 
 static void store_deleted(void *opaque, int ret)

@@ -123,9 +123,15 @@ NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
  */
 void nvme_ns_store_abort(NvmeNsStore *s, uint32_t nsid,
                          BlockCompletionFunc *cb, void *opaque);
-/* Write REC (a record of the store, changed by the caller). */
-void nvme_ns_store_update(NvmeNsStore *s, NvmeNsRecord *rec,
-                          BlockCompletionFunc *cb, void *opaque);
+/* Attach REC to (or detach it from) the NR controllers CNTLIDS (LE). */
+void nvme_ns_store_set_attached(NvmeNsStore *s, NvmeNsRecord *rec,
+                                const uint16_t *cntlids, int nr, bool attach,
+                                BlockCompletionFunc *cb, void *opaque);
+/* REC's new format after a Format NVM, and its size in the new blocks. */
+void nvme_ns_store_set_format(NvmeNsStore *s, NvmeNsRecord *rec,
+                              uint8_t lbaf, bool mset, uint8_t pi, bool pil,
+                              uint64_t nsze, BlockCompletionFunc *cb,
+                              void *opaque);
 /* Remove the record, then remove (or keep aside) the image and zone file. */
 void nvme_ns_store_delete(NvmeNsStore *s, uint32_t nsid,
                           BlockCompletionFunc *cb, void *opaque);
