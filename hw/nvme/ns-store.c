@@ -52,6 +52,7 @@ struct NvmeNsStore {
     uint64_t allocated;
     NvmeNsRecord *ns[NVME_NS_STORE_MAX_NSID + 1];
     QSIMPLEQ_HEAD(, StoreJob) jobs;   /* the first one runs */
+    bool job_running;                 /* the first one was submitted */
     bool failed;
 };
 
@@ -947,11 +948,17 @@ static void store_job_done(void *opaque, int ret)
     NvmeNsStore *s = job->s;
 
     QSIMPLEQ_REMOVE_HEAD(&s->jobs, next);
+    s->job_running = false;
     trace_nvme_ns_store_job_done(job->nsid, job->record, ret);
     if (ret < 0) {
         error_report_err(job->err);
         job->err = NULL;
     }
+    /*
+     * The callback may queue jobs, and may run a nested event loop (a
+     * realize) in which other commands queue theirs: whichever comes
+     * first starts the next job, once.
+     */
     job->cb(job->opaque, ret);
     store_job_free(job);
     store_job_start(s);
@@ -961,7 +968,8 @@ static void store_job_start(NvmeNsStore *s)
 {
     StoreJob *job = QSIMPLEQ_FIRST(&s->jobs);
 
-    if (job) {
+    if (job && !s->job_running) {
+        s->job_running = true;
         thread_pool_submit_aio(store_job_worker, job, store_job_done, job);
     }
 }
@@ -985,12 +993,8 @@ static StoreJob *store_job_new(NvmeNsStore *s, StoreJobFunc *run,
 
 static void store_job_queue(NvmeNsStore *s, StoreJob *job)
 {
-    bool idle = QSIMPLEQ_EMPTY(&s->jobs);
-
     QSIMPLEQ_INSERT_TAIL(&s->jobs, job, next);
-    if (idle) {
-        store_job_start(s);
-    }
+    store_job_start(s);
 }
 
 /* Unlink NAME in the store; a file that is not there is no error. */

@@ -932,6 +932,7 @@ static void test_full_disk(void)
     QNvmeCtrl *c;
     QNvmeResult r;
     uint64_t before;
+    struct stat st;
 
     if (geteuid() != 0 || system(mount) != 0) {
         g_test_skip("needs root to mount a small tmpfs");
@@ -955,6 +956,19 @@ static void test_full_disk(void)
                         0);
         g_assert_cmpuint(unvmcap(c), ==, before);
     }
+
+    /*
+     * Room for a record but not for a zone state file: the files of a
+     * zoned create are written, its realize fails (the zone state file
+     * gets no blocks), and the create is undone from the job's callback.
+     */
+    g_assert_cmpint(stat(filler, &st), ==, 0);
+    g_assert_cmpint(truncate(filler, st.st_size - 4096), ==, 0);
+    r = qnvme_ns_create(c, NVME_CSI_ZONED, 2048, 2048, 0, 0, 0);
+    g_assert_cmphex(QNVME_STATUS(r.status), ==, NVME_INTERNAL_DEV_ERROR);
+    g_assert_cmpint(qnvme_dir_count(s->dir, "ns-", ""), ==, 0);
+    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 0);
+    g_assert_cmpuint(unvmcap(c), ==, before);
 
     /* with room again, the same NSID */
     g_assert_cmpint(unlink(filler), ==, 0);
