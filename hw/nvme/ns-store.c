@@ -1156,17 +1156,43 @@ static void store_release(NvmeNsStore *s, uint32_t nsid)
 typedef struct StoreCb {
     NvmeNsStore *s;
     uint32_t nsid;
+    const char *what;       /* the change, for a failure's message */
     BlockCompletionFunc *cb;
     void *opaque;
 } StoreCb;
 
-static StoreCb *store_cb_new(NvmeNsStore *s, uint32_t nsid,
+static StoreCb *store_cb_new(NvmeNsStore *s, uint32_t nsid, const char *what,
                              BlockCompletionFunc *cb, void *opaque)
 {
     StoreCb *c = g_new(StoreCb, 1);
 
-    *c = (StoreCb) { .s = s, .nsid = nsid, .cb = cb, .opaque = opaque };
+    *c = (StoreCb) {
+        .s = s, .nsid = nsid, .what = what, .cb = cb, .opaque = opaque,
+    };
     return c;
+}
+
+/* The files followed a change (0), or failed to: the store is failed. */
+static void store_followed(void *opaque, int ret)
+{
+    StoreCb *c = opaque;
+
+    if (ret < 0) {
+        store_set_failed(c->s, c->what);
+    }
+    if (c->cb) {
+        c->cb(c->opaque, ret);
+    }
+    g_free(c);
+}
+
+/* The job writes REC as it is now. */
+static void store_job_set_record(StoreJob *job, const NvmeNsRecord *rec)
+{
+    g_autoptr(QDict) d = record_to_qdict(rec);
+
+    job->json = qobject_to_json_pretty(QOBJECT(d), true);
+    g_string_append_c(job->json, '\n');
 }
 
 static void store_created(void *opaque, int ret)
@@ -1187,7 +1213,6 @@ static void store_created(void *opaque, int ret)
 NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
                                    BlockCompletionFunc *cb, void *opaque)
 {
-    g_autoptr(QDict) d = NULL;
     NvmeNsRecord *rec;
     StoreJob *job;
 
@@ -1206,45 +1231,29 @@ NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
     store_reserve(s, rec);
 
     job = store_job_new(s, store_job_create, rec, store_created,
-                        store_cb_new(s, rec->nsid, cb, opaque));
+                        store_cb_new(s, rec->nsid, "a create", cb, opaque));
     /*
      * The image is a whole number of sectors: the block layer reads and
      * writes whole ones, and would grow a shorter image on the first write
      * to its last block.  The namespace uses only rec->size bytes of it.
      */
     job->image_size = ROUND_UP(rec->size, BDRV_SECTOR_SIZE);
-    d = record_to_qdict(rec);
-    job->json = qobject_to_json_pretty(QOBJECT(d), true);
-    g_string_append_c(job->json, '\n');
+    store_job_set_record(job, rec);
     store_job_queue(s, job);
     return rec;
-}
-
-static void store_updated(void *opaque, int ret)
-{
-    StoreCb *c = opaque;
-
-    if (ret < 0) {
-        store_set_failed(c->s, "a record write");
-    }
-    if (c->cb) {
-        c->cb(c->opaque, ret);
-    }
-    g_free(c);
 }
 
 static void store_update(NvmeNsStore *s, NvmeNsRecord *rec,
                          BlockCompletionFunc *cb, void *opaque)
 {
-    g_autoptr(QDict) d = record_to_qdict(rec);
     StoreJob *job;
 
     assert(s->ns[rec->nsid] == rec);
     trace_nvme_ns_store_update(rec->nsid, rec->record);
-    job = store_job_new(s, store_job_write, rec, store_updated,
-                        store_cb_new(s, rec->nsid, cb, opaque));
-    job->json = qobject_to_json_pretty(QOBJECT(d), true);
-    g_string_append_c(job->json, '\n');
+    job = store_job_new(s, store_job_write, rec, store_followed,
+                        store_cb_new(s, rec->nsid, "a record write", cb,
+                                     opaque));
+    store_job_set_record(job, rec);
     store_job_queue(s, job);
 }
 
@@ -1278,19 +1287,6 @@ void nvme_ns_store_set_format(NvmeNsStore *s, NvmeNsRecord *rec,
     store_update(s, rec, cb, opaque);
 }
 
-static void store_deleted(void *opaque, int ret)
-{
-    StoreCb *c = opaque;
-
-    if (ret < 0) {
-        store_set_failed(c->s, "a delete");
-    }
-    if (c->cb) {
-        c->cb(c->opaque, ret);
-    }
-    g_free(c);
-}
-
 static char *aside_name(const NvmeNsRecord *rec, const char *ext)
 {
     g_autofree char *u = qemu_uuid_unparse_strdup(&rec->uuid);
@@ -1307,25 +1303,14 @@ void nvme_ns_store_delete(NvmeNsStore *s, uint32_t nsid,
 
     assert(rec);
     trace_nvme_ns_store_delete(nsid, rec->record, s->purge);
-    job = store_job_new(s, store_job_delete, rec, store_deleted,
-                        store_cb_new(s, nsid, cb, opaque));
+    job = store_job_new(s, store_job_delete, rec, store_followed,
+                        store_cb_new(s, nsid, "a delete", cb, opaque));
     if (!s->purge) {
         job->image_aside = aside_name(rec, "img");
         job->zone_aside = rec->zone_file ? aside_name(rec, "zones") : NULL;
     }
     store_job_queue(s, job);
     store_release(s, nsid);
-}
-
-static void store_aborted(void *opaque, int ret)
-{
-    StoreCb *c = opaque;
-
-    if (ret < 0) {
-        store_set_failed(c->s, "undoing a create");
-    }
-    c->cb(c->opaque, ret);
-    g_free(c);
 }
 
 static int store_job_abort(StoreJob *job, Error **errp)
@@ -1351,7 +1336,8 @@ void nvme_ns_store_abort(NvmeNsStore *s, uint32_t nsid,
 
     assert(rec);
     trace_nvme_ns_store_abort(nsid, rec->record);
-    store_job_queue(s, store_job_new(s, store_job_abort, rec, store_aborted,
-                                     store_cb_new(s, nsid, cb, opaque)));
+    store_job_queue(s, store_job_new(s, store_job_abort, rec, store_followed,
+                                     store_cb_new(s, nsid, "undoing a create",
+                                                  cb, opaque)));
     store_release(s, nsid);
 }
