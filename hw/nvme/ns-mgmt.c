@@ -146,23 +146,27 @@ bool nvme_ns_mgmt_subsys_realize(NvmeSubsystem *subsys, Error **errp)
     return true;
 }
 
-/* Realize the store's namespaces on N's bus, unless that happened before. */
+/*
+ * Realize the store's namespaces on N's bus when N is the subsystem's first
+ * controller (later ones, hot-plugged ones too, find them realized, and a
+ * record without a device then is a create whose files are being written).
+ */
 static bool realize_stored(NvmeCtrl *n, Error **errp)
 {
     NvmeSubsystem *subsys = n->subsys;
     NvmeNsStore *st = subsys->store;
-    NvmeNsRecord *rec = nvme_ns_store_next(st, 0);
-    NvmeNamespace *ns;
+    NvmeNsRecord *rec;
     Error *local_err = NULL;
 
-    if (!rec) {
-        return true;
+    for (int i = 0; i < NVME_MAX_CONTROLLERS; i++) {
+        NvmeCtrl *ctrl = nvme_subsys_ctrl(subsys, i);
+
+        if (ctrl && ctrl != n) {
+            return true;
+        }
     }
-    ns = nvme_subsys_ns(subsys, rec->nsid);
-    if (ns && ns->store_rec == rec) {
-        return true;     /* by an earlier controller */
-    }
-    for (; rec; rec = nvme_ns_store_next(st, rec->nsid)) {
+    for (rec = nvme_ns_store_next(st, 0); rec;
+         rec = nvme_ns_store_next(st, rec->nsid)) {
         g_autofree char *file = nvme_ns_store_record_path(st, rec);
 
         if (nvme_subsys_ns(subsys, rec->nsid)) {
