@@ -80,6 +80,8 @@ static NvmeNamespace *ns_realize(NvmeCtrl *n, NvmeNsRecord *rec,
     if (!qdev_realize(dev, &n->bus.parent_bus, errp)) {
         goto fail;
     }
+    /* a zone state file ahead of the record (a Format's record lost) */
+    nvme_ns_mgmt_format_done(NVME_NS(dev), NULL, NULL);
     object_unref(obj);
     bdrv_unref(bs);
     return NVME_NS(dev);
@@ -147,29 +149,28 @@ bool nvme_ns_mgmt_subsys_realize(NvmeSubsystem *subsys, Error **errp)
 }
 
 /*
- * Realize the store's namespaces on N's bus when N is the subsystem's first
- * controller (later ones, hot-plugged ones too, find them realized, and a
- * record without a device then is a create whose files are being written).
+ * Realize on N's bus the store's namespaces that have no device yet: all of
+ * them with the subsystem's first controller, none with a later one (nor a
+ * hot-plugged one, for which a create whose files are being written will
+ * realize its own).
  */
 static bool realize_stored(NvmeCtrl *n, Error **errp)
 {
     NvmeSubsystem *subsys = n->subsys;
     NvmeNsStore *st = subsys->store;
     NvmeNsRecord *rec;
+    NvmeNamespace *ns;
     Error *local_err = NULL;
 
-    for (int i = 0; i < NVME_MAX_CONTROLLERS; i++) {
-        NvmeCtrl *ctrl = nvme_subsys_ctrl(subsys, i);
-
-        if (ctrl && ctrl != n) {
-            return true;
-        }
-    }
     for (rec = nvme_ns_store_next(st, 0); rec;
          rec = nvme_ns_store_next(st, rec->nsid)) {
         g_autofree char *file = nvme_ns_store_record_path(st, rec);
 
-        if (nvme_subsys_ns(subsys, rec->nsid)) {
+        ns = nvme_subsys_ns(subsys, rec->nsid);
+        if (rec->creating || (ns && ns->store_rec == rec)) {
+            continue;
+        }
+        if (ns) {
             error_setg(errp, "%s: NSID %u is already used by an nvme-ns "
                        "device on the command line", file, rec->nsid);
             return false;
@@ -216,13 +217,13 @@ bool nvme_ns_mgmt_realize(NvmeCtrl *n, Error **errp)
         error_setg(errp, "auto-ns-path: the controller belongs to "
                    "nvme-subsys '%s', which holds the namespace store: set "
                    "the auto-ns-* properties there", DEVICE(subsys)->id);
-        return false;
+        goto fail;
+    }
+    if (subsys->store && !realize_stored(n, errp)) {
+        goto fail;
     }
     if (!subsys->store) {
         return true;
-    }
-    if (!realize_stored(n, errp)) {
-        return false;
     }
     /* this controller, and those of the subsystem realized before it */
     for (int i = 0; i < NVME_MAX_CONTROLLERS; i++) {
@@ -233,6 +234,11 @@ bool nvme_ns_mgmt_realize(NvmeCtrl *n, Error **errp)
         }
     }
     return true;
+
+fail:
+    /* the controller does not come up: out of the subsystem again */
+    nvme_subsys_unregister_ctrl(subsys, n);
+    return false;
 }
 
 void nvme_ns_mgmt_id_ctrl(NvmeCtrl *n)
@@ -666,7 +672,8 @@ uint16_t nvme_ns_mgmt_attachment(NvmeRequest *req, NvmeNamespace *ns,
 /*
  * After a Format NVM of NS: for a namespace of the store, write its new
  * format; CB gets OPAQUE and the result once it is durable.  False (and
- * no CB) for another namespace.
+ * no CB) for another namespace.  Without CB (at realize), only a format
+ * the record does not say yet is written.
  */
 bool nvme_ns_mgmt_format_done(NvmeNamespace *ns, BlockCompletionFunc *cb,
                               void *opaque)
@@ -681,6 +688,11 @@ bool nvme_ns_mgmt_format_done(NvmeNamespace *ns, BlockCompletionFunc *cb,
 
     /* FLBAS bits 3:0 and 6:5 select the format */
     lbaf = NVME_ID_NS_FLBAS_INDEX(flbas) | ((flbas >> 5) & 0x3) << 4;
+    if (!cb && lbaf == rec->lbaf && NVME_ID_NS_FLBAS_EXTENDED(flbas) ==
+        rec->mset && (dps & NVME_ID_NS_DPS_TYPE_MASK) == rec->pi &&
+        !!(dps & NVME_ID_NS_DPS_FIRST_EIGHT) == rec->pil) {
+        return true;    /* at realize: the record says the format */
+    }
     trace_pci_nvme_ns_mgmt_format(rec->nsid, lbaf);
     nvme_ns_store_set_format(ns->subsys->store, rec, lbaf,
                              NVME_ID_NS_FLBAS_EXTENDED(flbas),

@@ -914,6 +914,7 @@ struct StoreJob {
     char *zone_aside;
     uint64_t image_size;
     GString *json;      /* the record to write */
+    bool refused;       /* set before it runs: a create of a failed store */
     Error *err;
     BlockCompletionFunc *cb;
     void *opaque;
@@ -937,10 +938,16 @@ static int store_job_worker(void *opaque)
 {
     StoreJob *job = opaque;
 
+    if (job->refused) {
+        error_setg(&job->err, "namespace store %s failed earlier: no new "
+                   "namespace until QEMU restarts", job->s->dir);
+        return -EIO;
+    }
     return job->run(job, &job->err) < 0 ? -EIO : 0;
 }
 
 static void store_job_start(NvmeNsStore *s);
+static int store_job_create(StoreJob *job, Error **errp);
 
 static void store_job_done(void *opaque, int ret)
 {
@@ -970,6 +977,8 @@ static void store_job_start(NvmeNsStore *s)
 
     if (job && !s->job_running) {
         s->job_running = true;
+        /* a create queued before the store failed writes nothing */
+        job->refused = job->run == store_job_create && s->failed;
         thread_pool_submit_aio(store_job_worker, job, store_job_done, job);
     }
 }
@@ -1057,6 +1066,8 @@ static int store_job_create(StoreJob *job, Error **errp)
         goto fail_image;
     }
     if (!store_write_file(s, job->record, job->json, errp)) {
+        /* renamed already if the directory sync failed */
+        store_unlink(s, job->record, NULL);
         goto fail_zone_file;
     }
     return 0;
@@ -1203,6 +1214,7 @@ static void store_created(void *opaque, int ret)
         /* the job left no file: the reservation goes too */
         store_release(c->s, c->nsid);
     } else {
+        c->s->ns[c->nsid]->creating = false;
         trace_nvme_ns_store_create(c->nsid, c->s->ns[c->nsid]->record,
                                    c->s->ns[c->nsid]->size);
     }
@@ -1228,6 +1240,7 @@ NvmeNsRecord *nvme_ns_store_create(NvmeNsStore *s, const NvmeNsRecord *tmpl,
     rec->record = record_name(&rec->uuid);
     rec->zone_file = tmpl->csi == NVME_CSI_ZONED ?
                      zone_file_name(&rec->uuid) : NULL;
+    rec->creating = true;
     store_reserve(s, rec);
 
     job = store_job_new(s, store_job_create, rec, store_created,

@@ -53,6 +53,7 @@ typedef struct NvmeNsRecord {
     NvmeNsZoneFormat zoned; /* zoned namespaces only */
 
     /* owned by the store */
+    bool creating;      /* a create whose files are being written */
     char *image;        /* file names, relative to the store directory */
     char *record;
     char *zone_file;    /* zone state, zoned namespaces only */

@@ -659,9 +659,10 @@ void nvme_zns_state_adopt_format(NvmeNamespace *ns)
     const NvmeLBAF *f;
     int fd;
 
-    if (ns->store_rec) {
-        return;     /* the store's record says the format */
-    }
+    /*
+     * For a namespace of the store, the properties come from its record:
+     * the file is ahead of it only when a Format's record write failed.
+     */
     fd = qemu_open_old(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return;

@@ -11,6 +11,7 @@
 #include "qemu/bswap.h"
 #include "qemu/units.h"
 #include "libqtest.h"
+#include "qobject/qdict.h"
 #include "libqos/nvme-admin.h"
 
 #define SLOT0 4
@@ -980,6 +981,50 @@ static void test_full_disk(void)
     store_free(s);
 }
 
+/*
+ * A controller hot-plugged into a subsystem with a store, with auto-ns-path
+ * of its own: device_add fails, and the controller must leave the
+ * subsystem with it (a dangling entry was read by every command that walks
+ * the subsystem's controllers: attach, delete).  A second hot-plugged
+ * controller then finds the store's namespaces realized and attaches them.
+ */
+static void test_hotplug_ctrl(void)
+{
+    Store *s = store_new();
+    QNvmeMachine *m = start_two(s);
+    QNvmeCtrl *c0 = qnvme_ctrl_open(m, SLOT0);
+    g_autoptr(QDict) resp = NULL;
+    uint16_t ids[1] = { 0 };
+    uint16_t list[2048];
+    uint32_t nsid = create_ok(c0, 2048, 0, 1);
+
+    resp = qtest_qmp(m->qts, "{'execute': 'device_add', 'arguments': {"
+                     "'driver': 'nvme', 'id': 'hp0', 'addr': '0x7',"
+                     "'serial': 'sub0', 'subsys': 'subsys0',"
+                     "'auto-ns-path': %s}}", s->dir);
+    g_assert_true(qdict_haskey(resp, "error"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(resp, "error"),
+                                          "desc"),
+                            "belongs to nvme-subsys 'subsys0'"));
+    qobject_unref(resp);
+    /* the subsystem's controllers: the two it started with */
+    g_assert_cmphex(qnvme_identify(c0, NVME_ID_CNS_CTRL_LIST, 0, 0, 0,
+                                   list).status, ==, NVME_SUCCESS);
+    g_assert_cmpint(le16_to_cpu(list[0]), ==, 2);
+
+    g_assert_cmphex(qnvme_ns_attach(c0, nsid, false, ids, 1).status, ==,
+                    NVME_SUCCESS);
+    resp = qtest_qmp(m->qts, "{'execute': 'device_add', 'arguments': {"
+                     "'driver': 'nvme', 'id': 'hp1', 'addr': '0x7',"
+                     "'serial': 'sub0', 'subsys': 'subsys0'}}");
+    g_assert_false(qdict_haskey(resp, "error"));
+    g_assert_cmphex(qnvme_ns_delete(c0, nsid).status, ==, NVME_SUCCESS);
+    g_assert_cmpint(nslist(c0, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 0);
+    qnvme_ctrl_close(c0);
+    qnvme_machine_stop(m);
+    store_free(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -996,6 +1041,7 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-ns-mgmt/delete-during-format",
                    test_delete_during_format);
     qtest_add_func("/nvme-ns-mgmt/shared-two-ctrls", test_shared_two_ctrls);
+    qtest_add_func("/nvme-ns-mgmt/hotplug-ctrl", test_hotplug_ctrl);
     qtest_add_func("/nvme-ns-mgmt/private-refused", test_private_refused);
     qtest_add_func("/nvme-ns-mgmt/events-and-delete-all",
                    test_events_and_delete_all);
