@@ -9,6 +9,9 @@
 #   make bench           print the benchmark tables
 #   make refresh-patches turn edits to upstream files in build/qemu into patches/
 #   make checkpatch      run QEMU's checkpatch.pl on our files and patches
+#   make format-patch    write the series with our files and a cover letter
+#                        to build/series/, for git send-email
+#   make check-series    build every prefix of the series (default base)
 #   make clean           remove QEMU's build output (keeps the fetched base)
 #   make distclean       remove build/ entirely
 
@@ -26,7 +29,7 @@ BASE2 := $(shell . scripts/base.conf && set -- $$BASES && echo $$2)
 BASE2_BUILD := $(BUILD)/qemu-$(BASE2)/build
 
 .PHONY: all build build-san build-base2 check check-san check-base2 fuzz check-qtest check-guest \
-	demo bench refresh-patches checkpatch clean distclean
+	demo bench refresh-patches checkpatch format-patch check-series clean distclean
 
 all: build
 
@@ -86,6 +89,12 @@ refresh-patches:
 
 checkpatch:
 	@scripts/checkpatch.sh . $(BUILD)
+
+format-patch: build
+	@scripts/series.sh . $(BUILD) format
+
+check-series: build
+	@scripts/series.sh . $(BUILD) check
 
 clean:
 	rm -rf $(QEMU_BUILD) $(SAN_BUILD) $(BASE2_BUILD) $(EMULATOR) $(BUILD)/configure*.opts

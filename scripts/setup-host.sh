@@ -16,7 +16,7 @@ PKGS_BUILD="ninja-build libglib2.0-dev libpixman-1-dev libslirp-dev libaio-dev
  zlib1g-dev"
 PKGS_BACKPORTS="meson python3-pycotap"
 PKGS_FIRMWARE="seabios ipxe-qemu qemu-system-data"
-PKGS_GUEST="busybox-static nvme-cli fio cpio kmod lz4 xz-utils"
+PKGS_GUEST="busybox-static nvme-cli fio cpio kmod lz4 xz-utils btrfs-progs f2fs-tools"
 PKGS_BENCH="strace"
 STAMP=${SETUP_STAMP:-}
 

@@ -3,7 +3,7 @@
  *
  * Copyright (c) 2026 The qemu-nvme-ns authors
  *
- * This code is licensed under the GNU GPL v2 or later.
+ * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * The Namespace Management command (create, delete) for the namespaces of
  * an NVM subsystem's namespace store, run-time realize and unrealize of
@@ -146,6 +146,30 @@ bool nvme_ns_mgmt_subsys_realize(NvmeSubsystem *subsys, Error **errp)
     }
     subsys->store = st;
     return true;
+}
+
+/*
+ * The subsystem goes (an implicit one with its controller).  Its bus took
+ * its namespaces down already; the store's own devices go with the store,
+ * which closes once its files are written.
+ */
+void nvme_ns_mgmt_subsys_unrealize(NvmeSubsystem *subsys)
+{
+    for (uint32_t nsid = 1; nsid <= NVME_MAX_NAMESPACES; nsid++) {
+        NvmeNamespace *ns = nvme_subsys_ns(subsys, nsid);
+
+        if (ns && ns->store_rec) {
+            subsys->namespaces[nsid] = NULL;
+            /*
+             * The device is freed after an RCU grace period; its image is
+             * let go of now, for the next user of the store.
+             */
+            blk_remove_bs(ns->blkconf.blk);
+            object_unparent(OBJECT(ns));
+        }
+    }
+    nvme_ns_store_close(subsys->store);
+    subsys->store = NULL;
 }
 
 /*

@@ -3,7 +3,7 @@
  *
  * Copyright (c) 2026 The qemu-nvme-ns authors
  *
- * This code is licensed under the GNU GPL v2 or later.
+ * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * What the controller model (ctrl.c, ns.c) calls in ns-mgmt.c, and what
  * ns-mgmt.c calls in the controller model.  nvme.h includes this header
@@ -23,6 +23,7 @@ typedef struct NvmeSubsystem NvmeSubsystem;
 
 /* ns-mgmt.c */
 bool nvme_ns_mgmt_subsys_realize(NvmeSubsystem *subsys, Error **errp);
+void nvme_ns_mgmt_subsys_unrealize(NvmeSubsystem *subsys);
 void nvme_ns_mgmt_forward_props(NvmeCtrl *n, DeviceState *dev);
 bool nvme_ns_mgmt_realize(NvmeCtrl *n, Error **errp);
 uint16_t nvme_ns_mgmt(NvmeCtrl *n, NvmeRequest *req);
@@ -37,12 +38,7 @@ bool nvme_ns_mgmt_id_ns_common(NvmeCtrl *n, NvmeIdNs *id);
 
 /* ctrl.c, for ns-mgmt.c */
 void nvme_ns_attach_notify(NvmeCtrl *n, NvmeNamespace *ns, bool attach);
-bool nvme_ns_busy(NvmeNamespace *ns);
 void nvme_misc_cb(void *opaque, int ret);
 uint16_t nvme_h2c(NvmeCtrl *n, void *ptr, uint32_t len, NvmeRequest *req);
-
-/* ns.c, for ctrl.c and zns-state.c */
-uint16_t nvme_ns_zoned_format_check(NvmeNamespace *ns, uint8_t lbaf);
-int nvme_ns_zoned_format(NvmeNamespace *ns, Error **errp);
 
 #endif /* HW_NVME_NS_MGMT_H */

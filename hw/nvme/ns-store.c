@@ -3,7 +3,7 @@
  *
  * Copyright (c) 2026 The qemu-nvme-ns authors
  *
- * This code is licensed under the GNU GPL v2 or later.
+ * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * Layout of a store directory:
  *
@@ -34,6 +34,7 @@
 #include "block/block-common.h"
 #include "block/block-global-state.h"
 #include "block/nvme.h"
+#include "block/aio-wait.h"
 #include "block/thread-pool.h"
 
 #include "ns-store.h"
@@ -818,7 +819,8 @@ void nvme_ns_store_close(NvmeNsStore *s)
     if (!s) {
         return;
     }
-    assert(QSIMPLEQ_EMPTY(&s->jobs));
+    /* the jobs queued so far complete first */
+    AIO_WAIT_WHILE(NULL, !QSIMPLEQ_EMPTY(&s->jobs));
     for (int i = 0; i <= NVME_NS_STORE_MAX_NSID; i++) {
         record_free(s->ns[i]);
     }

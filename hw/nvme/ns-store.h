@@ -3,15 +3,14 @@
  *
  * Copyright (c) 2026 The qemu-nvme-ns authors
  *
- * This code is licensed under the GNU GPL v2 or later.
+ * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * The store owns the files of the run-time namespaces of one NVM
  * subsystem: one directory, a record of the store itself (store.json:
  * schema version, TNVMCAP), and per namespace a raw image and a JSON
  * record.  Records are written atomically (temporary file, fsync, rename,
  * fsync of the directory), in worker threads; a lock keeps a second QEMU
- * out.  The device
- * model never builds paths or touches these files itself.
+ * out.  The device model never builds paths or touches these files itself.
  */
 
 #ifndef HW_NVME_NS_STORE_H
@@ -80,6 +79,7 @@ bool nvme_ns_store_zone_fmt_check(const NvmeNsZoneFormat *zf, const char *what,
  */
 NvmeNsStore *nvme_ns_store_open(const char *dir, uint64_t tnvmcap,
                                 bool purge, Error **errp);
+/* Close the store once its queued jobs are done; the lock is released. */
 void nvme_ns_store_close(NvmeNsStore *s);
 
 const char *nvme_ns_store_dir(NvmeNsStore *s);

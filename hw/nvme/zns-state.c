@@ -3,7 +3,7 @@
  *
  * Copyright (c) 2026 The qemu-nvme-ns authors
  *
- * This code is licensed under the GNU GPL v2 or later.
+ * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * The zone state file of a zoned namespace (layout in zns-state.h).  At
  * realize it is created, or loaded and checked against the namespace's

@@ -3,7 +3,7 @@
  *
  * Copyright (c) 2026 The qemu-nvme-ns authors
  *
- * This code is licensed under the GNU GPL v2 or later.
+ * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * A zoned namespace with a zone state file keeps its zones across QEMU
  * restarts and crashes, as a real ZNS drive keeps them across power
@@ -45,5 +45,11 @@ void nvme_zns_state_flush(NvmeNamespace *ns);
 void nvme_zns_state_flush_async(NvmeNamespace *ns);
 /* After a Format NVM: lay the file out for the new format */
 int nvme_zns_state_reformat(NvmeNamespace *ns, Error **errp);
+
+/* ns.c: Format NVM of a zoned namespace, checked, then done */
+uint16_t nvme_ns_zoned_format_check(NvmeNamespace *ns, uint8_t lbaf);
+int nvme_ns_zoned_format(NvmeNamespace *ns, Error **errp);
+/* ctrl.c: are commands in flight on NS, on any controller of its subsystem? */
+bool nvme_ns_busy(NvmeNamespace *ns);
 
 #endif /* HW_NVME_ZNS_STATE_H */

@@ -14,7 +14,11 @@
 #                  script) are unchanged
 #   dl/            the downloaded kernel package
 #
-# Env: GUEST_KERNEL_PKG  kernel package to use instead of the one
+# Env: GUEST_FLAVOR      "fs": a second guest, in BUILD_DIR/guest-fs/, that
+#                        also has btrfs-progs, f2fs-tools, blkzone, bash and
+#                        the btrfs and f2fs modules (the file-system
+#                        scenarios); the plain guest stays lean
+#      GUEST_KERNEL_PKG  kernel package to use instead of the one
 #                        linux-image-amd64 depends on
 #      GUEST_COMPRESS    initramfs compression: auto (default: lz4 if the lz4
 #                        tool is there, else gzip), gzip, lz4, zstd, none
@@ -27,7 +31,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 BUILD_DIR=${1:-$REPO/build}
-G=$BUILD_DIR/guest
+FLAVOR=${GUEST_FLAVOR:-}
+G=$BUILD_DIR/guest${FLAVOR:+-$FLAVOR}
+# the kernel package is downloaded once, for every flavor
+DL=$BUILD_DIR/guest/dl
 COMPRESS=${GUEST_COMPRESS:-auto}
 if [[ $COMPRESS == auto ]]; then
 	# lz4 unpacks about a second faster than gzip in a TCG guest
@@ -42,6 +49,19 @@ MODULES=(crct10dif_common crct10dif_generic crc-t10dif crc64
 # Host packages whose files go into the initramfs (their versions are inputs).
 PACKAGES=(busybox-static nvme-cli fio)
 BINARIES=(/usr/sbin/nvme /usr/bin/fio)
+case $FLAVOR in
+'') ;;
+fs)
+	MODULES+=(btrfs f2fs)
+	PACKAGES+=(btrfs-progs f2fs-tools util-linux bash)
+	BINARIES+=(/usr/sbin/mkfs.btrfs /usr/bin/btrfs /usr/sbin/mkfs.f2fs
+		/usr/sbin/fsck.f2fs /usr/sbin/blkzone /usr/bin/bash)
+	;;
+*)
+	echo "build-guest: error: GUEST_FLAVOR must be empty or fs (not '$FLAVOR')" >&2
+	exit 1
+	;;
+esac
 
 log() { echo "build-guest: $*" >&2; }
 die() {
@@ -87,7 +107,7 @@ resolve_kernel() {
 		# Offline or no package lists: fall back on a package downloaded before.
 		local deb
 		# shellcheck disable=SC2012 # Debian package file names are plain
-		deb=$(ls -t "$G"/dl/linux-image-*.deb 2>/dev/null | head -n 1 || true)
+		deb=$(ls -t "$DL"/linux-image-*.deb 2>/dev/null | head -n 1 || true)
 		[[ -n $deb ]] || die "cannot resolve the kernel package (apt-cache depends linux-image-amd64 found none; run 'apt-get update')"
 		KPKG=$(dpkg-deb -f "$deb" Package)
 		KVER=$(dpkg-deb -f "$deb" Version)
@@ -96,22 +116,22 @@ resolve_kernel() {
 }
 
 kernel_deb() {
-	echo "$G/dl/${KPKG}_${KVER//:/%3a}_amd64.deb"
+	echo "$DL/${KPKG}_${KVER//:/%3a}_amd64.deb"
 }
 
 fetch_kernel() {
 	local deb
 	deb=$(kernel_deb)
 	[[ -s $deb ]] && return 0
-	mkdir -p "$G/dl"
+	mkdir -p "$DL"
 	# apt-get download runs as _apt: let it write there (avoids a warning).
-	chown _apt "$G/dl" 2>/dev/null || true
+	chown _apt "$DL" 2>/dev/null || true
 	log "downloading $KPKG $KVER"
-	(cd "$G/dl" && apt-get download -q "$KPKG=$KVER" >"$G/dl/download.log" 2>&1) ||
-		die "apt-get download $KPKG=$KVER failed (see $G/dl/download.log)"
+	(cd "$DL" && apt-get download -q "$KPKG=$KVER" >"$DL/download.log" 2>&1) ||
+		die "apt-get download $KPKG=$KVER failed (see $DL/download.log)"
 	[[ -s $deb ]] || die "apt-get download did not produce $deb"
 	local old
-	for old in "$G"/dl/linux-image-*.deb; do
+	for old in "$DL"/linux-image-*.deb; do
 		[[ $old == "$deb" ]] || rm -f "$old"
 	done
 }

@@ -18,6 +18,7 @@
 #      GUEST_APPEND     extra kernel command line (e.g. "loglevel=7" for the
 #                       kernel's info messages on the console too)
 #      GUEST_SKIP_BUILD=1  do not run build-guest.sh (run.sh did already)
+#      GUEST_FLAVOR=fs  boot the file-system guest (build-guest.sh)
 #      GUEST_VERBOSE=1  print each guest's console log after its boot
 #      GUEST_QUIET=1    no informational lines (only PASS/FAIL)
 
@@ -25,7 +26,8 @@ GUEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$GUEST_DIR/../.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$REPO_DIR/build}
 QEMU=${QEMU:-$BUILD_DIR/qemu-system-x86_64}
-GUEST_CACHE=$BUILD_DIR/guest
+# a scenario that needs the file-system guest sets GUEST_FLAVOR=fs first
+GUEST_CACHE=$BUILD_DIR/guest${GUEST_FLAVOR:+-$GUEST_FLAVOR}
 SCENARIO=
 WORK=
 GUEST_VARS=
@@ -69,8 +71,10 @@ scenario_begin() {
 	WORK=$GUEST_CACHE/work/$SCENARIO
 	rm -rf "$WORK"
 	mkdir -p "$WORK"
-	if [[ ${GUEST_SKIP_BUILD:-0} != 1 ]]; then
-		"$GUEST_DIR/build-guest.sh" "$BUILD_DIR" >"$WORK/build-guest.log" 2>&1 ||
+	# (run.sh builds the plain guest only)
+	if [[ ${GUEST_SKIP_BUILD:-0} != 1 || -n ${GUEST_FLAVOR:-} ]]; then
+		GUEST_FLAVOR=${GUEST_FLAVOR:-} "$GUEST_DIR/build-guest.sh" "$BUILD_DIR" \
+			>"$WORK/build-guest.log" 2>&1 ||
 			scenario_fail "guest build failed: $(grep 'error:' "$WORK/build-guest.log" | tail -n 1)"
 	fi
 	[[ -s $GUEST_CACHE/kernel && -s $GUEST_CACHE/initramfs.img ]] ||

@@ -5,7 +5,7 @@
  *
  * Copyright (c) 2026 The qemu-nvme-ns authors
  *
- * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * SPDX-License-Identifier: GPL-2.0-or-later
  * See the COPYING file in the top-level directory.
  *
  * The races are made with the driver's asynchronous submission: an I/O
@@ -749,6 +749,55 @@ static void test_store_jobs_kill(void)
     qnvme_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/*
+ * A controller with its own subsystem unplugged while creates are being
+ * written: the unplug waits for them, the store closes, and a controller
+ * plugged in again on the same store finds each namespace whose create
+ * completed, records and images in step.
+ */
+static void test_store_jobs_unplug(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    g_autofree char *addr = g_strdup_printf("%d.0", SLOT0);
+    QNvmeMachine *m = qnvme_machine_start("-device nvme,id=hp0,addr=%d.0,"
+                                          "serial=inf0,auto-ns-path=%s,"
+                                          "auto-ns-tnvmcap=%llu", SLOT0,
+                                          dir, (unsigned long long)POOL);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT0);
+    g_autoptr(QDict) resp = NULL;
+    NvmeCmd cmds[4];
+    uint16_t cid[4];
+    int found = 0;
+
+    for (int i = 0; i < 4; i++) {
+        cmds[i] = create_cmd(c, 2048);
+    }
+    submit_batch(c, cmds, 4, cid);
+    let_run(c);
+    qnvme_ctrl_close(c);
+    qpci_unplug_acpi_device_test(m->qts, "hp0", SLOT0);
+
+    resp = qtest_qmp(m->qts, "{'execute': 'device_add', 'arguments': {"
+                     "'driver': 'nvme', 'id': 'hp1', 'addr': %s,"
+                     "'serial': 'inf0', 'auto-ns-path': %s}}", addr, dir);
+    g_assert_false(qdict_haskey(resp, "error"));
+    c = qnvme_ctrl_open(m, SLOT0);
+    for (uint32_t nsid = 1; nsid <= 4; nsid++) {
+        found += ns_allocated(c, nsid);
+    }
+    g_test_message("%d of 4 creates in flight at the unplug were made", found);
+    g_assert_cmpint(records(dir), ==, found);
+    g_assert_cmpint(qnvme_dir_count(dir, "ns-", ".img"), ==, found);
+
+    qnvme_ctrl_close(c);
+    m = qnvme_machine_restart(m);
+    c = qnvme_ctrl_open(m, SLOT0);
+    g_assert_cmpint(records(dir), ==, found);
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -766,6 +815,7 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-store-jobs/in-order", test_store_jobs_in_order);
     qtest_add_func("/nvme-store-jobs/reset", test_store_jobs_reset);
     qtest_add_func("/nvme-store-jobs/kill", test_store_jobs_kill);
+    qtest_add_func("/nvme-store-jobs/unplug", test_store_jobs_unplug);
     qtest_add_func("/nvme-store-loads/unaligned-image", test_unaligned_image);
     qtest_add_func("/nvme-store-loads/format-too-small",
                    test_format_too_small);

@@ -3,7 +3,7 @@
  *
  * Copyright (c) 2026 The qemu-nvme-ns authors
  *
- * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * SPDX-License-Identifier: GPL-2.0-or-later
  * See the COPYING file in the top-level directory.
  */
 
@@ -1025,6 +1025,47 @@ static void test_hotplug_ctrl(void)
     store_free(s);
 }
 
+/*
+ * A controller whose implicit subsystem holds the store, unplugged and
+ * plugged again: the store goes with the subsystem (its lock released),
+ * and the new controller finds the namespace as recorded.
+ */
+static void test_replug_ctrl(void)
+{
+    Store *s = store_new();
+    QNvmeMachine *m = qnvme_machine_start("-device nvme,id=hp0,addr=%d.0,"
+                                          "serial=mgmt0,auto-ns-path=%s,"
+                                          "auto-ns-tnvmcap=%llu", SLOT0,
+                                          s->dir, (unsigned long long)POOL);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT0);
+    g_autoptr(QDict) resp = NULL;
+    g_autofree char *addr = g_strdup_printf("%d.0", SLOT0);
+    uint32_t nsid = create_ok(c, 2048, 0, 0);
+
+    attach_ok(c, nsid, 0);
+    qnvme_ctrl_close(c);
+    qpci_unplug_acpi_device_test(m->qts, "hp0", SLOT0);
+
+    resp = qtest_qmp(m->qts, "{'execute': 'device_add', 'arguments': {"
+                     "'driver': 'nvme', 'id': 'hp1', 'addr': %s,"
+                     "'serial': 'mgmt0', 'auto-ns-path': %s}}",
+                     addr, s->dir);
+    if (qdict_haskey(resp, "error")) {
+        g_test_message("device_add: %s", qdict_get_str(qdict_get_qdict(
+                       resp, "error"), "desc"));
+    }
+    g_assert_false(qdict_haskey(resp, "error"));
+
+    c = qnvme_ctrl_open(m, SLOT0);
+    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 1);
+    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_ACTIVE_LIST, NULL, 0), ==, 1);
+    g_assert_cmphex(qnvme_ns_delete(c, nsid).status, ==, NVME_SUCCESS);
+    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 0);
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    store_free(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1042,6 +1083,7 @@ int main(int argc, char **argv)
                    test_delete_during_format);
     qtest_add_func("/nvme-ns-mgmt/shared-two-ctrls", test_shared_two_ctrls);
     qtest_add_func("/nvme-ns-mgmt/hotplug-ctrl", test_hotplug_ctrl);
+    qtest_add_func("/nvme-ns-mgmt/replug-ctrl", test_replug_ctrl);
     qtest_add_func("/nvme-ns-mgmt/private-refused", test_private_refused);
     qtest_add_func("/nvme-ns-mgmt/events-and-delete-all",
                    test_events_and_delete_all);

@@ -3,7 +3,7 @@
  *
  * Copyright (c) 2026 The qemu-nvme-ns authors
  *
- * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * SPDX-License-Identifier: GPL-2.0-or-later
  * See the COPYING file in the top-level directory.
  *
  * A static zoned nvme-ns with zoned.zone_file: zone states, write pointers
