@@ -52,7 +52,8 @@ BINARIES=(/usr/sbin/nvme /usr/bin/fio)
 case $FLAVOR in
 '') ;;
 fs)
-	MODULES+=(btrfs f2fs)
+	# the checksum drivers are soft dependencies: modinfo does not name them
+	MODULES+=(crc32c_generic crc32_generic libcrc32c btrfs f2fs)
 	PACKAGES+=(btrfs-progs f2fs-tools util-linux bash)
 	BINARIES+=(/usr/sbin/mkfs.btrfs /usr/bin/btrfs /usr/sbin/mkfs.f2fs
 		/usr/sbin/fsck.f2fs /usr/sbin/blkzone /usr/bin/bash)

@@ -9,7 +9,10 @@
 #   boot 3: a zoned namespace with a zone state file: write into one zone
 #           (it opens), finish another (it is full);
 #   boot 4: QEMU restarted: the open zone is Closed at its write pointer,
-#           the full one still Full.
+#           the full one still Full;
+#   boot 5: btrfs on a zoned namespace with a zone state file: files
+#           written, sync, and QEMU is killed (SIGKILL);
+#   boot 6: QEMU restarted: btrfs check is clean, the files are back.
 #
 #   tests/guest/demo.sh
 #
@@ -100,6 +103,42 @@ echo
 guest_boot boot4 - "${ZNS[@]}" <<'GUEST'
 eval "$RUN"
 run nvme zns report-zones /dev/nvme0n1 -d 3 -v
+GUEST
+show_boot
+
+# the file-system guest (btrfs-progs, the btrfs module)
+GUEST_CACHE=$BUILD_DIR/guest-fs
+GUEST_FLAVOR=fs "$GUEST_DIR/build-guest.sh" "$BUILD_DIR" >"$WORK/build-guest-fs.log" 2>&1 ||
+	{ echo "demo: building the file-system guest failed (see $WORK/build-guest-fs.log)"; exit 1; }
+FS=(-drive "file=$WORK/btrfs.img,if=none,id=b0,format=raw" -device "nvme,serial=demofs,id=nvme0"
+	-device "nvme-ns,drive=b0,nsid=1,zoned=on,zoned.zone_size=8M,zoned.zone_file=$WORK/btrfs.zones")
+truncate -s 512M "$WORK/btrfs.img"
+echo "host\$ # what persistent zones are for: a zoned file system across a crash"
+echo "host\$ qemu-system-x86_64 ... ${FS[*]}"
+echo
+guest_boot_kill boot5 '^SYNCED$' - "${FS[@]}" <<'GUEST'
+eval "$RUN"
+run mkfs.btrfs -q -f -O zoned /dev/nvme0n1
+mkdir -p /mnt/btrfs
+run mount -t btrfs /dev/nvme0n1 /mnt/btrfs
+echo "guest# for i in 1 2 3; do dd if=/dev/urandom of=/mnt/btrfs/file\$i bs=1M count=4; done"
+for i in 1 2 3; do dd if=/dev/urandom of=/mnt/btrfs/file$i bs=1M count=4 2>/dev/null; done
+echo
+run sha256sum /mnt/btrfs/file1 /mnt/btrfs/file2 /mnt/btrfs/file3
+run sync
+echo SYNCED
+sleep 60
+GUEST
+guest_output "$GUEST_LOG" | sed '/^SYNCED$/,$d'
+echo "host\$ kill -KILL <qemu>   # right after sync returned: no unmount, no shutdown"
+echo
+guest_boot boot6 - "${FS[@]}" <<'GUEST'
+eval "$RUN"
+run btrfs check --readonly /dev/nvme0n1
+mkdir -p /mnt/btrfs
+run mount -t btrfs /dev/nvme0n1 /mnt/btrfs
+run sha256sum /mnt/btrfs/file1 /mnt/btrfs/file2 /mnt/btrfs/file3
+run umount /mnt/btrfs
 GUEST
 show_boot
 _SCENARIO_DONE=1
