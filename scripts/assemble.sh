@@ -22,7 +22,7 @@ g() { git -C "$src" "$@"; }
 # Our files: everything at a QEMU path in the repository.
 own_files() {
     (cd "$repo" && git ls-files --cached --others --exclude-standard -- \
-        hw include configs tests/qtest tests/guest docs 2>/dev/null) | sort -u |
+        hw include qapi configs tests/qtest tests/guest docs 2>/dev/null) | sort -u |
     while read -r f; do [ -f "$repo/$f" ] && echo "$f"; done
 }
 

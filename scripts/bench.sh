@@ -8,6 +8,9 @@ echo "== namespace management (tests/qtest/nvme-ns-bench)"
 (cd "$qbuild" && QTEST_QEMU_BINARY=./qemu-system-x86_64 \
     tests/qtest/nvme-ns-bench) | grep -v '^#' | grep -v '^ok \|^1\.\.'
 echo
+echo "== the host side: QMP create to the device in the guest (tests/guest/bench-host-ns.sh)"
+"$repo/tests/guest/bench-host-ns.sh"
+echo
 echo "== guest fio (tests/guest/bench-fio.sh)"
 "$repo/tests/guest/bench-fio.sh"
 echo

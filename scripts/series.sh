@@ -32,7 +32,7 @@ own_of() {
 check_map() {
     local f n
     for f in $(cd "$repo" && git ls-files --cached --others --exclude-standard \
-               -- 'hw/*.[ch]' 'include/*.h' 'tests/qtest/*.[ch]'); do
+               -- 'hw/*.[ch]' 'include/*.h' 'qapi/*.json' 'tests/qtest/*.[ch]'); do
         n=$(for p in "${patches[@]}"; do own_of "$p"; done | grep -cx "$f" || true)
         [ "$n" = 1 ] || die "$f is named by $n patches in patches/own-files"
     done

@@ -27,12 +27,43 @@
 #include "block/aio.h"
 #include "system/block-backend.h"
 
+#include "qapi/qapi-types-nvme.h"
 #include "nvme.h"
 #include "trace.h"
 
+/*
+ * The device of a namespace of the store goes with the namespace: device_del
+ * would leave the store and the devices out of step.
+ */
+static void ns_block_unplug(NvmeSubsystem *subsys, DeviceState *dev,
+                            uint32_t nsid)
+{
+    g_autofree char *name = nvme_ns_qmp_subsys_name(subsys);
+    Error *blocker = NULL;
+
+    error_setg(&blocker, "namespace %" PRIu32 " belongs to the namespace "
+               "store of NVMe subsystem '%s': delete it with nvme-ns-delete",
+               nsid, name);
+    qdev_add_unplug_blocker(dev, blocker);
+}
+
+/* Take the device of a namespace of the store down. */
+void nvme_ns_mgmt_unparent(NvmeNamespace *ns)
+{
+    DeviceState *dev = DEVICE(ns);
+
+    while (dev->unplug_blockers) {
+        Error *blocker = dev->unplug_blockers->data;
+
+        qdev_del_unplug_blocker(dev, blocker);
+        error_free(blocker);
+    }
+    object_unparent(OBJECT(ns));
+}
+
 /* Realize the nvme-ns device of REC on controller N's bus. */
-static NvmeNamespace *ns_realize(NvmeCtrl *n, NvmeNsRecord *rec,
-                                 Error **errp)
+NvmeNamespace *nvme_ns_mgmt_realize_ns(NvmeCtrl *n, NvmeNsRecord *rec,
+                                       Error **errp)
 {
     NvmeNsStore *st = n->subsys->store;
     const NvmeLBAF *f = &nvme_lbaf_defaults[rec->lbaf];
@@ -82,6 +113,7 @@ static NvmeNamespace *ns_realize(NvmeCtrl *n, NvmeNsRecord *rec,
     }
     /* a zone state file ahead of the record (a Format's record lost) */
     nvme_ns_mgmt_format_done(NVME_NS(dev), NULL, NULL);
+    ns_block_unplug(n->subsys, dev, rec->nsid);
     object_unref(obj);
     bdrv_unref(bs);
     return NVME_NS(dev);
@@ -165,7 +197,7 @@ void nvme_ns_mgmt_subsys_unrealize(NvmeSubsystem *subsys)
              * let go of now, for the next user of the store.
              */
             blk_remove_bs(ns->blkconf.blk);
-            object_unparent(OBJECT(ns));
+            nvme_ns_mgmt_unparent(ns);
         }
     }
     nvme_ns_store_close(subsys->store);
@@ -200,7 +232,7 @@ static bool realize_stored(NvmeCtrl *n, Error **errp)
             return false;
         }
         trace_pci_nvme_ns_mgmt_load(rec->nsid, rec->record);
-        if (!ns_realize(n, rec, &local_err)) {
+        if (!nvme_ns_mgmt_realize_ns(n, rec, &local_err)) {
             error_propagate_prepend(errp, local_err, "%s: ", file);
             /* QEMU does not start: the devices go with it, the files stay */
             return false;
@@ -329,6 +361,10 @@ typedef struct NsMgmtAIOCB {
     uint32_t nsid;
     int pending;        /* jobs not done yet */
     uint16_t status;
+    int change;         /* NvmeNamespaceChange to report, or -1 */
+    uint16_t *cntlids;  /* of an attachment (LE), for the report */
+    int nr_cntlids;
+    GArray *deleted;    /* NSIDs a delete took out, for the report */
 } NsMgmtAIOCB;
 
 /* Nothing to cancel: the jobs finish, and a reset waits for them. */
@@ -347,15 +383,35 @@ static NsMgmtAIOCB *ns_mgmt_aiocb_new(NvmeCtrl *n, NvmeRequest *req,
     iocb->nsid = nsid;
     iocb->pending = 0;
     iocb->status = NVME_SUCCESS;
+    iocb->change = -1;
+    iocb->cntlids = NULL;
+    iocb->nr_cntlids = 0;
+    iocb->deleted = g_array_new(false, false, sizeof(uint32_t));
     req->aiocb = &iocb->common;
     return iocb;
 }
 
 static void ns_mgmt_complete(NsMgmtAIOCB *iocb)
 {
+    NvmeCtrl *n = nvme_ctrl(iocb->req);
+
     if (iocb->status) {
         iocb->req->status = iocb->status;
+    } else {
+        /* durable now: tell the host side what the guest did */
+        if (iocb->change >= 0) {
+            nvme_ns_event(n->subsys, iocb->nsid, iocb->change, true,
+                          n->cntlid, iocb->cntlids, iocb->nr_cntlids);
+        }
+        for (guint i = 0; i < iocb->deleted->len; i++) {
+            uint32_t nsid = g_array_index(iocb->deleted, uint32_t, i);
+
+            nvme_ns_event(n->subsys, nsid, NVME_NAMESPACE_CHANGE_DELETED,
+                          true, n->cntlid, NULL, 0);
+        }
     }
+    g_free(iocb->cntlids);
+    g_array_free(iocb->deleted, true);
     iocb->common.cb(iocb->common.opaque, 0);
     qemu_aio_unref(iocb);
 }
@@ -381,9 +437,13 @@ static NsMgmtAIOCB *ns_mgmt_wait(NsMgmtAIOCB *iocb)
     return iocb;
 }
 
-/* Check the host-specified fields of a create; fill TMPL from them. */
-static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
-                             uint8_t csi, NvmeNsRecord *tmpl)
+/*
+ * Check the host-specified fields of a create; fill TMPL from them.  NSID:
+ * the one to take (refused if taken), or 0 for the lowest free one.
+ */
+uint16_t nvme_ns_mgmt_create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
+                                   uint8_t csi, uint32_t nsid,
+                                   NvmeNsRecord *tmpl)
 {
     uint64_t nsze = le64_to_cpu(id->nsze);
     uint64_t ncap = le64_to_cpu(id->ncap);
@@ -393,7 +453,6 @@ static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
     uint8_t pi = id->dps & NVME_ID_NS_DPS_TYPE_MASK;
     uint16_t endgid = le16_to_cpu(id->endgid);
     uint64_t bytes, zsze;
-    uint32_t nsid;
 
     if (!nsze || ncap > nsze) {
         trace_pci_nvme_err_ns_mgmt_nsze(nsze, ncap);
@@ -436,10 +495,17 @@ static uint16_t create_check(NvmeSubsystem *subsys, const NvmeIdNs *id,
     }
 
     /* a create whose files are being written holds its NSID in the store */
-    for (nsid = 1; nsid <= NVME_MAX_NAMESPACES; nsid++) {
-        if (!nvme_subsys_ns(subsys, nsid) &&
-            !nvme_ns_store_get(subsys->store, nsid)) {
-            break;
+    if (nsid) {
+        if (nsid > NVME_MAX_NAMESPACES || nvme_subsys_ns(subsys, nsid) ||
+            nvme_ns_store_get(subsys->store, nsid)) {
+            nsid = NVME_MAX_NAMESPACES + 1;
+        }
+    } else {
+        for (nsid = 1; nsid <= NVME_MAX_NAMESPACES; nsid++) {
+            if (!nvme_subsys_ns(subsys, nsid) &&
+                !nvme_ns_store_get(subsys->store, nsid)) {
+                break;
+            }
         }
     }
     if (nsid > NVME_MAX_NAMESPACES) {
@@ -477,7 +543,8 @@ static void create_stored(void *opaque, int ret)
         ns_mgmt_complete(iocb);
         return;
     }
-    if (!ns_realize(iocb->n, nvme_ns_store_get(st, iocb->nsid), &err)) {
+    if (!nvme_ns_mgmt_realize_ns(iocb->n, nvme_ns_store_get(st, iocb->nsid),
+                                 &err)) {
         error_report_err(err);
         trace_pci_nvme_err_ns_mgmt_realize(iocb->nsid);
         iocb->status = NVME_INTERNAL_DEV_ERROR;
@@ -486,6 +553,7 @@ static void create_stored(void *opaque, int ret)
         return;
     }
     iocb->req->cqe.result = cpu_to_le32(iocb->nsid);
+    iocb->change = NVME_NAMESPACE_CHANGE_CREATED;
     ns_mgmt_complete(iocb);
 }
 
@@ -507,7 +575,7 @@ static uint16_t ns_mgmt_create(NvmeCtrl *n, NvmeRequest *req)
         return status;
     }
 
-    status = create_check(subsys, &id, csi, &tmpl);
+    status = nvme_ns_mgmt_create_check(subsys, &id, csi, 0, &tmpl);
     if (status) {
         return status;
     }
@@ -531,15 +599,14 @@ static uint16_t ns_mgmt_create(NvmeCtrl *n, NvmeRequest *req)
  * other command can reach the namespace between the checks of the caller
  * and the moment it is unreachable.  The caller unrealizes it afterwards.
  */
-static void delete_unlink(NvmeSubsystem *subsys, NvmeNamespace *ns,
-                          NsMgmtAIOCB *iocb)
+void nvme_ns_mgmt_unlink(NvmeSubsystem *subsys, NvmeNamespace *ns,
+                         BlockCompletionFunc *cb, void *opaque)
 {
     uint32_t nsid = ns->params.nsid;
 
     trace_pci_nvme_ns_mgmt_delete(nsid);
 
-    nvme_ns_store_delete(subsys->store, nsid, ns_mgmt_job_done,
-                         ns_mgmt_wait(iocb));
+    nvme_ns_store_delete(subsys->store, nsid, cb, opaque);
     ns->store_rec = NULL;
 
     for (int i = 0; i < NVME_MAX_CONTROLLERS; i++) {
@@ -557,7 +624,7 @@ static void delete_unlink(NvmeSubsystem *subsys, NvmeNamespace *ns,
  * in flight on it: their completions would use what delete frees.  The
  * host retries (no DNR), as for a Format of a busy zoned namespace.
  */
-static uint16_t delete_check(NvmeNamespace *ns)
+uint16_t nvme_ns_mgmt_delete_check(NvmeNamespace *ns)
 {
     uint32_t nsid = ns->params.nsid;
 
@@ -601,7 +668,7 @@ static uint16_t ns_mgmt_delete(NvmeCtrl *n, NvmeRequest *req)
     for (nsid = first; nsid <= last; nsid++) {
         ns = nvme_subsys_ns(subsys, nsid);
         if (ns && ns->store_rec) {
-            status = delete_check(ns);
+            status = nvme_ns_mgmt_delete_check(ns);
             if (status) {
                 return status;
             }
@@ -613,14 +680,16 @@ static uint16_t ns_mgmt_delete(NvmeCtrl *n, NvmeRequest *req)
     for (nsid = first; nsid <= last; nsid++) {
         ns = nvme_subsys_ns(subsys, nsid);
         if (ns && ns->store_rec) {
-            delete_unlink(subsys, ns, iocb);
+            nvme_ns_mgmt_unlink(subsys, ns, ns_mgmt_job_done,
+                                ns_mgmt_wait(iocb));
+            g_array_append_val(iocb->deleted, nsid);
             g_ptr_array_add(gone, ns);
         }
     }
 
     /* unreachable now: the nested event loops of unrealize are harmless */
     for (guint i = 0; i < gone->len; i++) {
-        object_unparent(OBJECT(g_ptr_array_index(gone, i)));
+        nvme_ns_mgmt_unparent(g_ptr_array_index(gone, i));
     }
     ns_mgmt_job_done(iocb, 0);
     return NVME_NO_COMPLETE;
@@ -680,17 +749,41 @@ uint16_t nvme_ns_mgmt_attachment(NvmeRequest *req, NvmeNamespace *ns,
                                  bool attach, const uint16_t *cntlids, int nr)
 {
     NvmeNsRecord *rec = ns->store_rec;
+    NsMgmtAIOCB *iocb;
 
     if (!rec) {
         return NVME_SUCCESS;
     }
 
     trace_pci_nvme_ns_mgmt_attachment(rec->nsid, attach, nr);
+    iocb = ns_mgmt_aiocb_new(NULL, req, rec->nsid);
+    iocb->change = attach ? NVME_NAMESPACE_CHANGE_ATTACHED :
+                            NVME_NAMESPACE_CHANGE_DETACHED;
+    iocb->cntlids = g_memdup2(cntlids, nr * sizeof(*cntlids));
+    iocb->nr_cntlids = nr;
     nvme_ns_store_set_attached(ns->subsys->store, rec, cntlids, nr, attach,
-                               ns_mgmt_job_done,
-                               ns_mgmt_wait(ns_mgmt_aiocb_new(NULL, req,
-                                                              rec->nsid)));
+                               ns_mgmt_job_done, ns_mgmt_wait(iocb));
     return NVME_NO_COMPLETE;
+}
+
+/* A Format NVM's new format is durable: report it, then go on. */
+typedef struct NsMgmtFormatDone {
+    BlockCompletionFunc *cb;
+    void *opaque;
+    NvmeSubsystem *subsys;
+    uint32_t nsid;
+} NsMgmtFormatDone;
+
+static void format_stored(void *opaque, int ret)
+{
+    NsMgmtFormatDone *fd = opaque;
+
+    if (ret == 0) {
+        nvme_ns_event(fd->subsys, fd->nsid, NVME_NAMESPACE_CHANGE_FORMATTED,
+                      true, -1, NULL, 0);
+    }
+    fd->cb(fd->opaque, ret);
+    g_free(fd);
 }
 
 /*
@@ -718,6 +811,13 @@ bool nvme_ns_mgmt_format_done(NvmeNamespace *ns, BlockCompletionFunc *cb,
         return true;    /* at realize: the record says the format */
     }
     trace_pci_nvme_ns_mgmt_format(rec->nsid, lbaf);
+    if (cb) {
+        NsMgmtFormatDone *fd = g_new(NsMgmtFormatDone, 1);
+
+        *fd = (NsMgmtFormatDone) { cb, opaque, ns->subsys, rec->nsid };
+        cb = format_stored;
+        opaque = fd;
+    }
     nvme_ns_store_set_format(ns->subsys->store, rec, lbaf,
                              NVME_ID_NS_FLBAS_EXTENDED(flbas),
                              dps & NVME_ID_NS_DPS_TYPE_MASK,

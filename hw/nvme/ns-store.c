@@ -1302,6 +1302,17 @@ void nvme_ns_store_set_format(NvmeNsStore *s, NvmeNsRecord *rec,
     store_update(s, rec, cb, opaque);
 }
 
+void nvme_ns_store_set_size(NvmeNsStore *s, NvmeNsRecord *rec, uint64_t size,
+                            uint64_t nsze, BlockCompletionFunc *cb,
+                            void *opaque)
+{
+    assert(size <= rec->size || size - rec->size <= s->tnvmcap - s->allocated);
+    s->allocated = s->allocated - rec->size + size;
+    rec->size = size;
+    rec->nsze = nsze;
+    store_update(s, rec, cb, opaque);
+}
+
 static char *aside_name(const NvmeNsRecord *rec, const char *ext)
 {
     g_autofree char *u = qemu_uuid_unparse_strdup(&rec->uuid);

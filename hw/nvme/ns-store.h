@@ -133,6 +133,14 @@ void nvme_ns_store_set_format(NvmeNsStore *s, NvmeNsRecord *rec,
                               uint8_t lbaf, bool mset, uint8_t pi, bool pil,
                               uint64_t nsze, BlockCompletionFunc *cb,
                               void *opaque);
+/*
+ * REC's new SIZE in bytes (NSZE blocks), which the capacity accounting
+ * follows; the caller resizes the image (before a growth, after a
+ * shrink, so that the image is never smaller than its record says).
+ */
+void nvme_ns_store_set_size(NvmeNsStore *s, NvmeNsRecord *rec, uint64_t size,
+                            uint64_t nsze, BlockCompletionFunc *cb,
+                            void *opaque);
 /* Remove the record, then remove (or keep aside) the image and zone file. */
 void nvme_ns_store_delete(NvmeNsStore *s, uint32_t nsid,
                           BlockCompletionFunc *cb, void *opaque);

@@ -6,13 +6,16 @@
 #   boot 2: QEMU restarted on the same store: both namespaces are back,
 #           with their formats and data; detach and delete one, the
 #           capacity comes back;
-#   boot 3: a zoned namespace with a zone state file: write into one zone
+#   boot 3: the host (QMP) adds a namespace under the running guest, which
+#           finds it without a reboot, and grows it: the guest sees the new
+#           size;
+#   boot 4: a zoned namespace with a zone state file: write into one zone
 #           (it opens), finish another (it is full);
-#   boot 4: QEMU restarted: the open zone is Closed at its write pointer,
+#   boot 5: QEMU restarted: the open zone is Closed at its write pointer,
 #           the full one still Full;
-#   boot 5: btrfs on a zoned namespace with a zone state file: files
+#   boot 6: btrfs on a zoned namespace with a zone state file: files
 #           written, sync, and QEMU is killed (SIGKILL);
-#   boot 6: QEMU restarted: btrfs check is clean, the files are back.
+#   boot 7: QEMU restarted: btrfs check is clean, the files are back.
 #
 #   tests/guest/demo.sh
 #
@@ -80,6 +83,43 @@ run caps
 GUEST
 show_boot
 
+echo "host\$ # the host's side: a QMP socket on the same QEMU, the guest running"
+echo
+guest_set "ZNS_FUNCS=$GUEST_ZNS_FUNCS"
+guest_start boot3 - "${NVME[@]}" -qmp "unix:$WORK/qmp.sock,server=on,wait=off" <<'GUEST'
+eval "$RUN"
+eval "$ZNS_FUNCS"
+run nvme list
+echo "HOST-CREATE"
+n=600; until [ -n "$(nsdev 2)" ] && [ -b "$(nsdev 2)" ]; do n=$((n - 1)); [ $n -gt 0 ] || exit 1; sleep 0.1; done
+echo "(the kernel found namespace 2 by itself: no reboot, no rescan)"
+run nvme list
+D=$(nsdev 2)
+echo "guest# cat /sys/block/${D#/dev/}/size   # 512 B sectors"
+cat /sys/block/${D#/dev/}/size
+s0=$(cat /sys/block/${D#/dev/}/size)
+echo "HOST-GROW"
+n=600; until [ "$(cat /sys/block/${D#/dev/}/size)" != "$s0" ]; do n=$((n - 1)); [ $n -gt 0 ] || exit 1; sleep 0.1; done
+echo
+echo "guest# cat /sys/block/${D#/dev/}/size"
+cat /sys/block/${D#/dev/}/size
+GUEST
+# qmp_show COMMAND: show and run a QMP command, as a management tool would
+qmp_show() {
+	echo "host-qmp> $1"
+	"$GUEST_DIR/qmp.py" "$WORK/qmp.sock" "$1" | sed 's/^/host-qmp< /'
+	echo
+}
+guest_wait_line '^HOST-CREATE$' 120 >/dev/null
+qmp_show '{"execute": "nvme-ns-create", "arguments": {"subsys": "nvme0", "size": 268435456, "attach": [0]}}'
+guest_wait_line '^HOST-GROW$' 120 >/dev/null
+qmp_show '{"execute": "nvme-ns-resize", "arguments": {"subsys": "nvme0", "nsid": 2, "size": 536870912}}'
+qmp_show '{"execute": "query-nvme-namespaces", "arguments": {"subsys": "nvme0"}}'
+guest_finish
+guest_output "$GUEST_LOG" | grep -v '^HOST-'
+rc=$(guest_exit_code "$GUEST_LOG")
+[[ $rc == 0 ]] || { echo "demo: the guest script failed (exit $rc; console log: $GUEST_LOG)"; exit 1; }
+
 ZNS=(-drive "file=$WORK/zns.img,if=none,id=z0,format=raw" -device "nvme,serial=demozns,id=nvme0"
 	-device "nvme-ns,drive=z0,nsid=1,zoned=on,zoned.zone_size=4M,zoned.zone_file=$WORK/zns.zones")
 truncate -s 64M "$WORK/zns.img"
@@ -87,7 +127,7 @@ echo "host\$ # persistent zones: a zoned namespace of 16 zones of 4 MiB, its zon
 echo "host\$ qemu-system-x86_64 ... ${ZNS[*]}"
 echo "      (no zone file yet: QEMU creates it, every zone Empty)"
 echo
-guest_boot boot3 - "${ZNS[@]}" <<'GUEST'
+guest_boot boot4 - "${ZNS[@]}" <<'GUEST'
 eval "$RUN"
 run nvme zns report-zones /dev/nvme0n1 -d 3 -v
 echo "guest# dd if=/dev/urandom of=/dev/nvme0n1 bs=64k count=1 oflag=direct   # zone 0 opens"
@@ -100,7 +140,7 @@ show_boot
 
 echo "host\$ # QEMU stops; a new QEMU process starts on the same image and zone file"
 echo
-guest_boot boot4 - "${ZNS[@]}" <<'GUEST'
+guest_boot boot5 - "${ZNS[@]}" <<'GUEST'
 eval "$RUN"
 run nvme zns report-zones /dev/nvme0n1 -d 3 -v
 GUEST
@@ -116,7 +156,7 @@ truncate -s 512M "$WORK/btrfs.img"
 echo "host\$ # what persistent zones are for: a zoned file system across a crash"
 echo "host\$ qemu-system-x86_64 ... ${FS[*]}"
 echo
-guest_boot_kill boot5 '^SYNCED$' - "${FS[@]}" <<'GUEST'
+guest_boot_kill boot6 '^SYNCED$' - "${FS[@]}" <<'GUEST'
 eval "$RUN"
 run mkfs.btrfs -q -f -O zoned /dev/nvme0n1
 mkdir -p /mnt/btrfs
@@ -132,7 +172,7 @@ GUEST
 guest_output "$GUEST_LOG" | sed '/^SYNCED$/,$d'
 echo "host\$ kill -KILL <qemu>   # right after sync returned: no unmount, no shutdown"
 echo
-guest_boot boot6 - "${FS[@]}" <<'GUEST'
+guest_boot boot7 - "${FS[@]}" <<'GUEST'
 eval "$RUN"
 run btrfs check --readonly /dev/nvme0n1
 mkdir -p /mnt/btrfs

@@ -313,6 +313,73 @@ guest_boot_kill() {
 	esac
 }
 
+# guest_start NAME SCRIPT [QEMU ARGS...]: like guest_boot, but QEMU runs
+# in the background, so that the host can act while the guest runs (with
+# guest_wait_line and QMP, see qmp.py); guest_finish waits for the end.
+guest_start() {
+	local name=$1 script=$2
+	shift 2
+	_guest_prepare guest_start "$name" "$script" "$@"
+	_GUEST_NAME=$name
+	_GUEST_START=$(date +%s.%N)
+	: >"$WORK/$name.log.raw"
+	"${_GUEST_CMD[@]}" </dev/null >"$WORK/$name.qemu.log" 2>&1 &
+	_GUEST_PID=$!
+	disown "$_GUEST_PID"
+}
+
+# guest_wait_line REGEX [SECONDS]: wait (default 60 s) until a line of the
+# console of the guest guest_start started matches the extended REGEX;
+# print that line.  Fails the scenario if QEMU stops first or time runs out.
+guest_wait_line() {
+	local re=$1 left=$((${2:-60} * 50)) raw=$WORK/$_GUEST_NAME.log.raw line
+	while :; do
+		line=$(tr -d '\r' <"$raw" | grep -m 1 -E -- "$re" || :)
+		if [[ -n $line ]]; then
+			echo "$line"
+			return 0
+		fi
+		if ! _guest_alive "$_GUEST_PID"; then
+			tr -d '\r' <"$raw" >"$WORK/$_GUEST_NAME.log"
+			show_tail "$WORK/$_GUEST_NAME.log"
+			scenario_fail "$_GUEST_NAME: QEMU stopped before a line matched /$re/: $(tail -n 1 "$WORK/$_GUEST_NAME.qemu.log")"
+		fi
+		if ((left-- == 0)); then
+			kill -KILL "$_GUEST_PID" 2>/dev/null || :
+			tr -d '\r' <"$raw" >"$WORK/$_GUEST_NAME.log"
+			show_tail "$WORK/$_GUEST_NAME.log"
+			scenario_fail "$_GUEST_NAME: no line matched /$re/ in time"
+		fi
+		sleep 0.02
+	done
+}
+
+# guest_finish: wait for the guest of guest_start to power off; then as
+# guest_boot (GUEST_LOG, GUEST_SECONDS, the checks of its end).
+guest_finish() {
+	local name=$_GUEST_NAME log=$WORK/$_GUEST_NAME.log
+	local left=$((${GUEST_TIMEOUT:-120} * 50))
+	while _guest_alive "$_GUEST_PID"; do
+		if ((left-- == 0)); then
+			kill -KILL "$_GUEST_PID" 2>/dev/null || :
+			scenario_fail "$name: the guest did not power off in time"
+		fi
+		sleep 0.02
+	done
+	GUEST_SECONDS=$(awk -v s="$_GUEST_START" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+	tr -d '\r' <"$log.raw" >"$log" 2>/dev/null || : >"$log"
+	rm -f "$log.raw"
+	# shellcheck disable=SC2034 # for the scenarios
+	GUEST_LOG=$log
+	[[ ${GUEST_VERBOSE:-0} == 1 ]] && sed "s/^/  $name| /" "$log"
+	if ! grep -qE '^GUEST-EXIT: [0-9]+$' "$log"; then
+		show_tail "$WORK/$name.qemu.log" 10
+		show_tail "$log"
+		scenario_fail "$name: the guest stopped without reporting the script's exit"
+	fi
+	note "$name: guest exited $(guest_exit_code "$log") after $GUEST_SECONDS s"
+}
+
 # median: the median of the numbers on standard input, one per line
 # (benchmarks print medians of their runs)
 median() {

@@ -426,11 +426,65 @@ static void bench_stall(void)
     qnvme_tmpdir_free(dir);
 }
 
+/*
+ * nvme-ns-resize from the host (QMP), at the device: a namespace of 1 GiB
+ * grown by 1 GiB, and one grown to 1 TiB; each shrunk back (force)
+ * between runs.  The image must stay unallocated.
+ */
+static void bench_resize(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QTestState *qts = qtest_initf("-machine pc -device nvme,id=nvme0,"
+                                  "addr=%d.0,serial=bench,auto-ns-path=%s,"
+                                  "auto-ns-tnvmcap=2T", SLOT, dir);
+    const uint64_t to[2] = { 2 * GiB, 1 * TiB };
+    const char *name[2] = { "1 GiB -> 2 GiB", "1 GiB -> 1 TiB" };
+    double lat[2][RUNS];
+    g_autofree char *img = NULL;
+    struct stat st;
+
+    qtest_qmp_assert_success(qts, "{'execute': 'nvme-ns-create', "
+                             "'arguments': {'subsys': 'nvme0', "
+                             "'size': %" PRIu64 "}}", (uint64_t)GiB);
+    for (int r = 0; r < RUNS; r++) {
+        for (int i = 0; i < 2; i++) {
+            gint64 t0 = g_get_monotonic_time();
+
+            qtest_qmp_assert_success(qts, "{'execute': 'nvme-ns-resize', "
+                                     "'arguments': {'subsys': 'nvme0', "
+                                     "'nsid': 1, 'size': %" PRIu64 "}}",
+                                     to[i]);
+            lat[i][r] = (g_get_monotonic_time() - t0) / 1000.0;
+            qtest_qmp_assert_success(qts, "{'execute': 'nvme-ns-resize', "
+                                     "'arguments': {'subsys': 'nvme0', "
+                                     "'nsid': 1, 'size': %" PRIu64 ", "
+                                     "'force': true}}", (uint64_t)GiB);
+        }
+    }
+    qtest_qmp_assert_success(qts, "{'execute': 'nvme-ns-resize', "
+                             "'arguments': {'subsys': 'nvme0', 'nsid': 1, "
+                             "'size': %" PRIu64 "}}", (uint64_t)TiB);
+    img = qnvme_dir_only(dir, "ns-", ".img");
+    g_assert_cmpint(stat(img, &st), ==, 0);
+
+    printf("\n  nvme-ns-resize (QMP) at the device, %d runs: median ms "
+           "(record written, image grown, controllers told)\n", RUNS);
+    for (int i = 0; i < 2; i++) {
+        printf("  %-16s %8.3f\n", name[i], median(lat[i], RUNS));
+    }
+    printf("  image after growing to 1 TiB: %" PRId64 " bytes, %" PRId64
+           " blocks allocated (goal: median < 5 ms, 0 blocks)\n",
+           (int64_t)st.st_size, (int64_t)st.st_blocks);
+    qtest_quit(qts);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     qtest_add_func("/nvme-ns-bench/create", bench_create);
     qtest_add_func("/nvme-ns-bench/startup", bench_startup);
     qtest_add_func("/nvme-ns-bench/stall", bench_stall);
+    qtest_add_func("/nvme-ns-bench/resize", bench_resize);
     return g_test_run();
 }
