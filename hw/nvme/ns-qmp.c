@@ -390,6 +390,17 @@ NvmeNsCreateResult *qmp_nvme_ns_create(const char *name, uint64_t size,
                    "controller");
         return NULL;
     }
+    for (int i = 0; csi == NVME_CSI_ZONED && i < nr; i++) {
+        NvmeCtrl *ctrl = nvme_subsys_ctrl(subsys, le16_to_cpu(ids[i]));
+        uint32_t cc = ldl_le_p(&ctrl->bar.cc);
+
+        /* refused before anything is made: see qmp_attachment() */
+        if (NVME_CC_EN(cc) && NVME_CC_CSS(cc) != NVME_CC_CSS_ALL) {
+            error_setg(errp, "controller %u was enabled without the Zoned "
+                       "command set", le16_to_cpu(ids[i]));
+            return NULL;
+        }
+    }
     if (nvme_ns_store_failed(subsys->store)) {
         error_setg(errp, "the namespace store in %s failed earlier: it takes "
                    "no namespace until QEMU restarts",
