@@ -307,6 +307,7 @@ NvmeNsCreateResult *qmp_nvme_ns_create(const char *name, uint64_t size,
     uint8_t csi = has_command_set && command_set == NVME_COMMAND_SET_ZONED ?
                   NVME_CSI_ZONED : NVME_CSI_NVM;
     g_autofree uint16_t *ids = NULL;
+    g_autofree char *uuid = NULL;
     NvmeNsCreateResult *res;
     NvmeNsRecord tmpl, *rec;
     NvmeNamespace *ns;
@@ -422,6 +423,8 @@ NvmeNsCreateResult *qmp_nvme_ns_create(const char *name, uint64_t size,
     }
     nvme_ns_event(subsys, tmpl.nsid, NVME_NAMESPACE_CHANGE_CREATED, false, -1,
                   NULL, 0);
+    /* before the attachment waits: the guest may delete it meanwhile */
+    uuid = qemu_uuid_unparse_strdup(&rec->uuid);
 
     if (nr && !qmp_attachment(subsys, name, ns, ids, nr, true, errp)) {
         return NULL;
@@ -429,7 +432,7 @@ NvmeNsCreateResult *qmp_nvme_ns_create(const char *name, uint64_t size,
 
     res = g_new0(NvmeNsCreateResult, 1);
     res->nsid = tmpl.nsid;
-    res->uuid = qemu_uuid_unparse_strdup(&rec->uuid);
+    res->uuid = g_steal_pointer(&uuid);
     return res;
 }
 
@@ -507,16 +510,71 @@ static bool ns_truncate(NvmeNamespace *ns, uint64_t size, Error **errp)
     return ret == 0;
 }
 
+/*
+ * Can NS, whose record is REC, take SIZE bytes now?  Checked before a
+ * resize and again after its image grew: growing the image runs a nested
+ * event loop, in which the guest's commands go on (a delete of the
+ * namespace, a Format, a create that takes the capacity).
+ */
+static bool resize_check(NvmeNamespace *ns, NvmeNsRecord *rec, uint64_t size,
+                         bool force, Error **errp)
+{
+    NvmeNsStore *st = ns->subsys->store;
+    uint32_t nsid = ns->params.nsid;
+    uint64_t block = ns->lbasz + ns->lbaf.ms;
+    uint64_t free = nvme_ns_store_tnvmcap(st) - nvme_ns_store_allocated(st);
+
+    if (ns->store_rec != rec) {
+        error_setg(errp, "namespace %" PRIu32 " was deleted meanwhile", nsid);
+        return false;
+    }
+    if (ns->params.zoned) {
+        error_setg(errp, "namespace %" PRIu32 " is zoned: its zones cannot "
+                   "be resized", nsid);
+        return false;
+    }
+    if (ns->lbaf.ms && !NVME_ID_NS_FLBAS_EXTENDED(ns->id_ns.flbas)) {
+        error_setg(errp, "namespace %" PRIu32 " keeps its metadata after "
+                   "its data: it cannot be resized", nsid);
+        return false;
+    }
+    if (ns->status == NVME_FORMAT_IN_PROGRESS) {
+        error_setg(errp, "namespace %" PRIu32 " is being formatted", nsid);
+        return false;
+    }
+    if (!size || size % block) {
+        error_setg(errp, "size must be a positive multiple of %" PRIu64
+                   " bytes", block);
+        return false;
+    }
+    if (size < rec->size && !force) {
+        error_setg(errp, "namespace %" PRIu32 " would shrink from %" PRIu64
+                   " to %" PRIu64 " bytes, losing the data past the new end: "
+                   "set force to do it", nsid, rec->size, size);
+        return false;
+    }
+    if (size > rec->size && size - rec->size > free) {
+        error_setg(errp, "the namespace store has %" PRIu64 " bytes free, "
+                   "the growth needs %" PRIu64, free, size - rec->size);
+        return false;
+    }
+    if (nvme_ns_store_failed(st)) {
+        error_setg(errp, "the namespace store in %s failed earlier",
+                   nvme_ns_store_dir(st));
+        return false;
+    }
+    return true;
+}
+
 void qmp_nvme_ns_resize(const char *name, uint32_t nsid, uint64_t size,
                         bool has_force, bool force, Error **errp)
 {
     NvmeSubsystem *subsys = qmp_subsys(name, errp);
-    NvmeNsStore *st;
     NvmeNsRecord *rec;
     NvmeNamespace *ns;
     QmpWait w = {};
-    uint64_t block;
 
+    force = has_force && force;
     if (!subsys) {
         return;
     }
@@ -524,75 +582,43 @@ void qmp_nvme_ns_resize(const char *name, uint32_t nsid, uint64_t size,
     if (!ns) {
         return;
     }
-    st = subsys->store;
     rec = ns->store_rec;
-    block = ns->lbasz + ns->lbaf.ms;
-    if (ns->params.zoned) {
-        error_setg(errp, "namespace %" PRIu32 " is zoned: its zones cannot "
-                   "be resized", nsid);
-        return;
-    }
-    if (ns->lbaf.ms && !NVME_ID_NS_FLBAS_EXTENDED(ns->id_ns.flbas)) {
-        error_setg(errp, "namespace %" PRIu32 " keeps its metadata after "
-                   "its data: it cannot be resized", nsid);
-        return;
-    }
-    if (ns->status == NVME_FORMAT_IN_PROGRESS) {
-        error_setg(errp, "namespace %" PRIu32 " is being formatted", nsid);
-        return;
-    }
-    if (!size || size % block) {
-        error_setg(errp, "size must be a positive multiple of %" PRIu64
-                   " bytes", block);
-        return;
-    }
-    if (size == rec->size) {
-        return;
-    }
-    if (size < rec->size && !(has_force && force)) {
-        error_setg(errp, "namespace %" PRIu32 " would shrink from %" PRIu64
-                   " to %" PRIu64 " bytes, losing the data past the new end: "
-                   "set force to do it", nsid, rec->size, size);
-        return;
-    }
-    if (size > rec->size && size - rec->size >
-        nvme_ns_store_tnvmcap(st) - nvme_ns_store_allocated(st)) {
-        error_setg(errp, "the namespace store has %" PRIu64 " bytes free, "
-                   "the growth needs %" PRIu64,
-                   nvme_ns_store_tnvmcap(st) - nvme_ns_store_allocated(st),
-                   size - rec->size);
-        return;
-    }
-    if (nvme_ns_store_failed(st)) {
-        error_setg(errp, "the namespace store in %s failed earlier",
-                   nvme_ns_store_dir(st));
+    if (!resize_check(ns, rec, size, force, errp) || size == rec->size) {
         return;
     }
 
-    /* the image is never smaller than its record says */
-    nvme_ns_drain(ns);
-    if (size > rec->size && !ns_truncate(ns, size, errp)) {
-        return;
+    /* held across the nested event loops below */
+    object_ref(OBJECT(ns));
+    /* the image grows first: it is never smaller than its record says */
+    if (size > rec->size &&
+        (!ns_truncate(ns, size, errp) ||
+         !resize_check(ns, rec, size, force, errp))) {
+        goto out;
     }
-    nvme_ns_store_set_size(st, rec, size, size / block, qmp_wait_cb, &w);
+    nvme_ns_store_set_size(subsys->store, rec, size,
+                           size / (ns->lbasz + ns->lbaf.ms), qmp_wait_cb, &w);
+    /* the guest sees what the store's memory says, at once */
+    ns_set_size(ns, size);
     if (qmp_wait(&w) < 0) {
         error_setg(errp, "writing the record of namespace %" PRIu32 " in %s "
-                   "failed", nsid, nvme_ns_store_dir(st));
-        return;
+                   "failed", nsid, nvme_ns_store_dir(subsys->store));
+        goto out;
     }
-    if (size < (uint64_t)ns->size) {
+    if (ns->store_rec == rec &&
+        blk_getlength(ns->blkconf.blk) > ROUND_UP(size, BDRV_SECTOR_SIZE)) {
         Error *err = NULL;
 
-        /* the record says the smaller size: the namespace follows it */
+        /* a shrink, recorded: the image follows */
         if (!ns_truncate(ns, size, &err)) {
             warn_reportf_err(err, "namespace %" PRIu32 ": its image stays "
                              "larger than its %" PRIu64 " bytes: ", nsid,
                              size);
         }
     }
-    ns_set_size(ns, size);
     nvme_ns_event(subsys, nsid, NVME_NAMESPACE_CHANGE_RESIZED, false, -1,
                   NULL, 0);
+out:
+    object_unref(OBJECT(ns));
 }
 
 NvmeStoreInfo *qmp_query_nvme_namespaces(const char *name, Error **errp)

@@ -137,6 +137,20 @@ _guest_prepare() {
 	echo >>"$WORK/$name.cmd"
 }
 
+# _guest_collect NAME START: after the boot NAME that began at START (date
+# +%s.%N): GUEST_SECONDS, the console log $WORK/NAME.log, GUEST_LOG.
+_guest_collect() {
+	local name=$1 log=$WORK/$1.log
+	GUEST_SECONDS=$(awk -v s="$2" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+	tr -d '\r' <"$log.raw" >"$log" 2>/dev/null || : >"$log"
+	rm -f "$log.raw"
+	# shellcheck disable=SC2034 # for the scenarios
+	GUEST_LOG=$log
+	if [[ ${GUEST_VERBOSE:-0} == 1 ]]; then
+		sed "s/^/  $name| /" "$log"
+	fi
+}
+
 # guest_boot NAME SCRIPT [QEMU ARGS...]: boot the guest once, running the
 # shell script SCRIPT (a file, or "-" for standard input, e.g. a quoted here
 # document) inside it, after the guest_set variables, and return when it has
@@ -154,12 +168,7 @@ guest_boot() {
 	local start rc=0
 	start=$(date +%s.%N)
 	timeout -k 5 "$timeout" "${cmd[@]}" </dev/null >"$qlog" 2>&1 || rc=$?
-	GUEST_SECONDS=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
-	tr -d '\r' <"$log.raw" >"$log" 2>/dev/null || : >"$log"
-	rm -f "$log.raw"
-	# shellcheck disable=SC2034 # for the scenarios
-	GUEST_LOG=$log
-	[[ ${GUEST_VERBOSE:-0} == 1 ]] && sed "s/^/  $name| /" "$log"
+	_guest_collect "$name" "$start"
 	if [[ $rc == 124 || $rc == 137 ]]; then
 		show_tail "$log"
 		scenario_fail "guest_boot $name: timed out after $timeout s (killed)"
@@ -288,12 +297,7 @@ guest_boot_kill() {
 	while _guest_alive "$pid"; do
 		sleep 0.02
 	done
-	GUEST_SECONDS=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
-	tr -d '\r' <"$log.raw" >"$log" 2>/dev/null || : >"$log"
-	rm -f "$log.raw"
-	# shellcheck disable=SC2034 # for the scenarios
-	GUEST_LOG=$log
-	[[ ${GUEST_VERBOSE:-0} == 1 ]] && sed "s/^/  $name| /" "$log"
+	_guest_collect "$name" "$start"
 	case $outcome in
 	killed)
 		note "$name: killed QEMU (SIGKILL) after $GUEST_SECONDS s, at /$re/"
@@ -366,12 +370,7 @@ guest_finish() {
 		fi
 		sleep 0.02
 	done
-	GUEST_SECONDS=$(awk -v s="$_GUEST_START" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
-	tr -d '\r' <"$log.raw" >"$log" 2>/dev/null || : >"$log"
-	rm -f "$log.raw"
-	# shellcheck disable=SC2034 # for the scenarios
-	GUEST_LOG=$log
-	[[ ${GUEST_VERBOSE:-0} == 1 ]] && sed "s/^/  $name| /" "$log"
+	_guest_collect "$name" "$_GUEST_START"
 	if ! grep -qE '^GUEST-EXIT: [0-9]+$' "$log"; then
 		show_tail "$WORK/$name.qemu.log" 10
 		show_tail "$log"

@@ -77,27 +77,10 @@ static uint64_t unvmcap(QNvmeCtrl *c)
     return u;
 }
 
-/* The NSIDs of an Identify namespace list (CNS 02h or 10h). */
-static int nslist(QNvmeCtrl *c, uint8_t cns, uint32_t *out, int max)
-{
-    uint32_t list[1024];
-    int n = 0;
-
-    g_assert_cmphex(qnvme_identify(c, cns, 0, 0, 0, list).status, ==,
-                    NVME_SUCCESS);
-    while (n < 1024 && list[n]) {
-        if (n < max) {
-            out[n] = le32_to_cpu(list[n]);
-        }
-        n++;
-    }
-    return n;
-}
-
 static bool in_list(QNvmeCtrl *c, uint8_t cns, uint32_t nsid)
 {
     uint32_t ids[1024];
-    int n = nslist(c, cns, ids, 1024);
+    int n = qnvme_nslist(c, cns, ids, 1024);
 
     for (int i = 0; i < n; i++) {
         if (ids[i] == nsid) {
@@ -171,7 +154,8 @@ static void test_create_refusals(void)
                   NVME_INVALID_FIELD);
 
     /* nothing was created */
-    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, ids, 4), ==, 0);
+    g_assert_cmpint(qnvme_nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, ids, 4),
+                    ==, 0);
     g_assert_cmpint(unvmcap(c), ==, POOL);
     g_assert_cmpint(qnvme_dir_count(s->dir, "ns-", ""), ==, 0);
 
@@ -619,7 +603,8 @@ static void test_events_and_delete_all(void)
     expect_aer_nslist(c0, aer0, (uint32_t[]){ a, b }, 2);
     expect_aer_nslist(c1, aer1, (uint32_t[]){ a }, 1);
     g_assert_false(in_list(c0, NVME_ID_CNS_NS_PRESENT_LIST, c));
-    g_assert_cmpint(nslist(c1, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 0);
+    g_assert_cmpint(qnvme_nslist(c1, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0),
+                    ==, 0);
     g_assert_cmpint(unvmcap(c1), ==, POOL);
     g_assert_cmpint(qnvme_dir_count(s->dir, "ns-", ""), ==, 0);
 
@@ -656,7 +641,8 @@ static void test_sparse_and_keep(void)
     /* the kept image is never loaded again */
     m = qnvme_machine_restart(m);
     c = qnvme_ctrl_open(m, SLOT0);
-    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 0);
+    g_assert_cmpint(qnvme_nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0),
+                    ==, 0);
 
     qnvme_ctrl_close(c);
     qnvme_machine_stop(m);
@@ -894,7 +880,8 @@ static void test_orphan_image(void)
     g_assert_true(g_file_set_contents(orphan, "data", 4, NULL));
     m = start_one(s, NULL);
     c = qnvme_ctrl_open(m, SLOT0);
-    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 1);
+    g_assert_cmpint(qnvme_nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0),
+                    ==, 1);
     g_assert_true(g_file_test(orphan, G_FILE_TEST_EXISTS));
     qnvme_ctrl_close(c);
     qnvme_machine_stop(m);
@@ -953,8 +940,8 @@ static void test_full_disk(void)
         g_assert_cmphex(QNVME_STATUS(r.status), ==, NVME_INTERNAL_DEV_ERROR);
         g_assert_cmpint(qnvme_dir_count(s->dir, "ns-", ""), ==, 0);
         g_assert_cmpint(qnvme_dir_count(s->dir, "", ".tmp"), ==, 0);
-        g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==,
-                        0);
+        g_assert_cmpint(qnvme_nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL,
+                                     0), ==, 0);
         g_assert_cmpuint(unvmcap(c), ==, before);
     }
 
@@ -968,7 +955,8 @@ static void test_full_disk(void)
     r = qnvme_ns_create(c, NVME_CSI_ZONED, 2048, 2048, 0, 0, 0);
     g_assert_cmphex(QNVME_STATUS(r.status), ==, NVME_INTERNAL_DEV_ERROR);
     g_assert_cmpint(qnvme_dir_count(s->dir, "ns-", ""), ==, 0);
-    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 0);
+    g_assert_cmpint(qnvme_nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0),
+                    ==, 0);
     g_assert_cmpuint(unvmcap(c), ==, before);
 
     /* with room again, the same NSID */
@@ -1019,7 +1007,8 @@ static void test_hotplug_ctrl(void)
                      "'serial': 'sub0', 'subsys': 'subsys0'}}");
     g_assert_false(qdict_haskey(resp, "error"));
     g_assert_cmphex(qnvme_ns_delete(c0, nsid).status, ==, NVME_SUCCESS);
-    g_assert_cmpint(nslist(c0, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 0);
+    g_assert_cmpint(qnvme_nslist(c0, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0),
+                    ==, 0);
     qnvme_ctrl_close(c0);
     qnvme_machine_stop(m);
     store_free(s);
@@ -1057,10 +1046,13 @@ static void test_replug_ctrl(void)
     g_assert_false(qdict_haskey(resp, "error"));
 
     c = qnvme_ctrl_open(m, SLOT0);
-    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 1);
-    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_ACTIVE_LIST, NULL, 0), ==, 1);
+    g_assert_cmpint(qnvme_nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0),
+                    ==, 1);
+    g_assert_cmpint(qnvme_nslist(c, NVME_ID_CNS_NS_ACTIVE_LIST, NULL, 0),
+                    ==, 1);
     g_assert_cmphex(qnvme_ns_delete(c, nsid).status, ==, NVME_SUCCESS);
-    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 0);
+    g_assert_cmpint(qnvme_nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0),
+                    ==, 0);
     qnvme_ctrl_close(c);
     qnvme_machine_stop(m);
     store_free(s);

@@ -133,22 +133,6 @@ static void expect_no_event(QNvmeMachine *m)
     g_assert_null(ev);
 }
 
-static uint32_t nslist(QNvmeCtrl *c, uint8_t cns, uint32_t *out, int max)
-{
-    uint32_t list[1024];
-    int n = 0;
-
-    g_assert_cmphex(qnvme_identify(c, cns, 0, 0, 0, list).status, ==,
-                    NVME_SUCCESS);
-    while (n < 1024 && list[n]) {
-        if (n < max) {
-            out[n] = le32_to_cpu(list[n]);
-        }
-        n++;
-    }
-    return n;
-}
-
 static uint64_t id_nsze(QNvmeCtrl *c, uint32_t nsid, uint8_t *ds)
 {
     NvmeIdNs id;
@@ -313,7 +297,8 @@ static void test_create_attach(void)
     qnvme_ctrl_close(c);
     m = qnvme_machine_restart(m);
     c = qnvme_ctrl_open(m, SLOT0);
-    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_ACTIVE_LIST, NULL, 0), ==, 1);
+    g_assert_cmpint(qnvme_nslist(c, NVME_ID_CNS_NS_ACTIVE_LIST, NULL, 0),
+                    ==, 1);
     g_assert_cmpuint(id_nsze(c, 1, NULL), ==, MiB / 4096);
     id_uuid(c, 1, &got);
     g_assert_true(qemu_uuid_is_equal(&want, &got));
@@ -411,7 +396,8 @@ static void test_refusals(void)
     g_assert_cmpint(qdict_get_int(q, "unvmcap"), ==, POOL - MiB);
     qobject_unref(q);
     g_assert_cmpuint(id_unvmcap(c), ==, POOL - MiB);
-    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 1);
+    g_assert_cmpint(qnvme_nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0),
+                    ==, 1);
     g_assert_cmpuint(id_nsze(c, 5, NULL), ==, MiB / 512);
 
     qnvme_ctrl_close(c);
@@ -440,7 +426,8 @@ static void test_two_controllers(void)
     expect_event(m, "subsys0", 1, "created", "host", -1);
     expect_event(m, "subsys0", 1, "attached", "host", -1);
     expect_aer_nsid(c1, aer, 1);
-    g_assert_cmpint(nslist(c1, NVME_ID_CNS_NS_ACTIVE_LIST, NULL, 0), ==, 1);
+    g_assert_cmpint(qnvme_nslist(c1, NVME_ID_CNS_NS_ACTIVE_LIST, NULL, 0),
+                    ==, 1);
 
     ret = qmp_ok(m, "{'execute': 'nvme-ns-create', 'arguments': {"
                  "'subsys': 'subsys0', 'size': 1048576, 'attach': [0]}}");
@@ -450,7 +437,8 @@ static void test_two_controllers(void)
     qmp_refused(m, "is private",
                 "{'execute': 'nvme-ns-attach', 'arguments': {"
                 "'subsys': 'subsys0', 'nsid': 2, 'controllers': [1]}}");
-    g_assert_cmpint(nslist(c1, NVME_ID_CNS_NS_ACTIVE_LIST, NULL, 0), ==, 1);
+    g_assert_cmpint(qnvme_nslist(c1, NVME_ID_CNS_NS_ACTIVE_LIST, NULL, 0),
+                    ==, 1);
 
     qnvme_ctrl_close(c1);
     qnvme_machine_stop(m);
@@ -619,14 +607,16 @@ static void test_delete(void)
                          "'subsys': 'nvme0', 'nsid': 1}}"));
     expect_event(m, "nvme0", 1, "deleted", "host", -1);
     expect_aer_nsid(c, aer, 1);
-    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0), ==, 1);
+    g_assert_cmpint(qnvme_nslist(c, NVME_ID_CNS_NS_PRESENT_LIST, NULL, 0),
+                    ==, 1);
     g_assert_cmpint(qnvme_dir_count(dir, "ns-", ".json"), ==, 1);
     g_assert_cmpuint(id_unvmcap(c), ==, POOL - 2 * MiB);
 
     qnvme_ctrl_close(c);
     m = qnvme_machine_restart(m);
     c = qnvme_ctrl_open(m, SLOT0);
-    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_ACTIVE_LIST, NULL, 0), ==, 1);
+    g_assert_cmpint(qnvme_nslist(c, NVME_ID_CNS_NS_ACTIVE_LIST, NULL, 0),
+                    ==, 1);
     g_assert_cmpuint(id_nsze(c, 2, NULL), ==, 4096);
     qnvme_ctrl_close(c);
     qnvme_machine_stop(m);
@@ -668,7 +658,8 @@ static void test_device_del_refused(void)
     dev = device_of_image(m, img);
     qmp_refused(m, "delete it with nvme-ns-delete",
                 "{'execute': 'device_del', 'arguments': {'id': '%s'}}", dev);
-    g_assert_cmpint(nslist(c, NVME_ID_CNS_NS_ACTIVE_LIST, NULL, 0), ==, 1);
+    g_assert_cmpint(qnvme_nslist(c, NVME_ID_CNS_NS_ACTIVE_LIST, NULL, 0),
+                    ==, 1);
     qnvme_ctrl_close(c);
     qnvme_machine_stop(m);
     qnvme_tmpdir_free(g_steal_pointer(&dir));

@@ -563,6 +563,22 @@ QNvmeResult qnvme_identify(QNvmeCtrl *c, uint8_t cns, uint32_t nsid,
                        QNVME_FROM_DEV);
 }
 
+int qnvme_nslist(QNvmeCtrl *c, uint8_t cns, uint32_t *out, int max)
+{
+    uint32_t list[1024];
+    int n = 0;
+
+    g_assert_cmphex(qnvme_identify(c, cns, 0, 0, 0, list).status, ==,
+                    NVME_SUCCESS);
+    while (n < 1024 && list[n]) {
+        if (n < max) {
+            out[n] = le32_to_cpu(list[n]);
+        }
+        n++;
+    }
+    return n;
+}
+
 QNvmeResult qnvme_get_log(QNvmeCtrl *c, uint8_t lid, uint32_t nsid,
                           void *buf, size_t len)
 {

@@ -132,6 +132,11 @@ bool qnvme_done(QNvmeAsync *a);
 /* Helpers for the commands the tests use. */
 QNvmeResult qnvme_identify(QNvmeCtrl *c, uint8_t cns, uint32_t nsid,
                            uint16_t cntid, uint8_t csi, void *buf4k);
+/*
+ * The NSIDs of an Identify namespace list (CNS 02h active, 10h allocated)
+ * into OUT (at most MAX of them); returns how many the list has.
+ */
+int qnvme_nslist(QNvmeCtrl *c, uint8_t cns, uint32_t *out, int max);
 QNvmeResult qnvme_get_log(QNvmeCtrl *c, uint8_t lid, uint32_t nsid,
                           void *buf, size_t len);
 QNvmeResult qnvme_set_features(QNvmeCtrl *c, uint8_t fid, uint32_t dw11);
