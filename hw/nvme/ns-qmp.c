@@ -528,11 +528,6 @@ static bool resize_check(NvmeNamespace *ns, NvmeNsRecord *rec, uint64_t size,
         error_setg(errp, "namespace %" PRIu32 " was deleted meanwhile", nsid);
         return false;
     }
-    if (ns->params.zoned) {
-        error_setg(errp, "namespace %" PRIu32 " is zoned: its zones cannot "
-                   "be resized", nsid);
-        return false;
-    }
     if (ns->lbaf.ms && !NVME_ID_NS_FLBAS_EXTENDED(ns->id_ns.flbas)) {
         error_setg(errp, "namespace %" PRIu32 " keeps its metadata after "
                    "its data: it cannot be resized", nsid);
@@ -545,6 +540,11 @@ static bool resize_check(NvmeNamespace *ns, NvmeNsRecord *rec, uint64_t size,
     if (!size || size % block) {
         error_setg(errp, "size must be a positive multiple of %" PRIu64
                    " bytes", block);
+        return false;
+    }
+    if (ns->params.zoned && (size / block) % ns->zone_size) {
+        error_setg(errp, "a zoned namespace is a whole number of zones of "
+                   "%" PRIu64 " bytes", ns->zone_size * block);
         return false;
     }
     if (size < rec->size && !force) {
@@ -564,6 +564,100 @@ static bool resize_check(NvmeNamespace *ns, NvmeNsRecord *rec, uint64_t size,
         return false;
     }
     return true;
+}
+
+/*
+ * May the zones of NS, whose record is REC, change now?  After a nested
+ * event loop: the guest may have deleted or formatted it meanwhile.
+ */
+static bool resize_zoned_check(NvmeNamespace *ns, NvmeNsRecord *rec,
+                               NvmeZnsResize *r, Error **errp)
+{
+    if (ns->store_rec != rec) {
+        error_setg(errp, "namespace %" PRIu32 " was deleted meanwhile",
+                   ns->params.nsid);
+        return false;
+    }
+    if (!nvme_zns_resize_current(r, ns)) {
+        error_setg(errp, "namespace %" PRIu32 " was formatted meanwhile",
+                   ns->params.nsid);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The record of NS takes SIZE bytes; false (ERRP set) if writing it
+ * failed.
+ */
+static bool resize_record(NvmeNamespace *ns, NvmeNsRecord *rec,
+                          uint64_t size, Error **errp)
+{
+    NvmeNsStore *st = ns->subsys->store;
+    QmpWait w = {};
+
+    nvme_ns_store_set_size(st, rec, size, size / (ns->lbasz + ns->lbaf.ms),
+                           qmp_wait_cb, &w);
+    if (qmp_wait(&w) < 0) {
+        error_setg(errp, "writing the record of namespace %" PRIu32 " in %s "
+                   "failed", ns->params.nsid, nvme_ns_store_dir(st));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Resize zoned NS, whose record is REC, to SIZE bytes, whole zones.  A
+ * copy of its zone state file is laid out for the new zones and made
+ * durable, in nested event loops.  Then, once no Zone Reset holds a zone
+ * and no Format runs, the zones change in one step (a command that
+ * follows sees the new zones).  The record never has fewer zones than
+ * the file: it takes a larger size before the zones grow, a smaller one
+ * after they shrank, and zns-state.c loads a file with fewer zones than
+ * its record, whatever a crash interrupted.
+ */
+static bool resize_zoned(NvmeNamespace *ns, NvmeNsRecord *rec, uint64_t size,
+                         Error **errp)
+{
+    uint64_t old = rec->size;
+    NvmeZnsResize *r;
+    QmpWait w = {};
+
+    r = nvme_zns_resize_prepare(ns, size / (ns->lbasz + ns->lbaf.ms) /
+                                ns->zone_size, errp);
+    if (!r) {
+        return false;
+    }
+    if (nvme_zns_resize_sync_aio(r, qmp_wait_cb, &w) && qmp_wait(&w) < 0) {
+        error_setg(errp, "syncing the new zone state file of namespace %"
+                   PRIu32 " failed", ns->params.nsid);
+        goto fail;
+    }
+    if (!resize_zoned_check(ns, rec, r, errp) ||
+        (size > old && !resize_record(ns, rec, size, errp))) {
+        goto fail;
+    }
+    AIO_WAIT_WHILE(NULL, ns->store_rec == rec &&
+                   (ns->status == NVME_FORMAT_IN_PROGRESS ||
+                    nvme_ns_zone_reset_busy(ns)));
+    if (!resize_zoned_check(ns, rec, r, errp) ||
+        !nvme_zns_resize_commit(g_steal_pointer(&r), ns, errp)) {
+        goto undo;
+    }
+    ns_set_size(ns, size);
+    return size > old || resize_record(ns, rec, size, errp);
+
+undo:
+    if (size > old && ns->store_rec == rec) {
+        Error *err = NULL;
+
+        if (!resize_record(ns, rec, old, &err)) {
+            warn_report_err(err);
+        }
+    }
+fail:
+    nvme_zns_resize_abort(r);
+    return false;
 }
 
 void qmp_nvme_ns_resize(const char *name, uint32_t nsid, uint64_t size,
@@ -595,14 +689,22 @@ void qmp_nvme_ns_resize(const char *name, uint32_t nsid, uint64_t size,
          !resize_check(ns, rec, size, force, errp))) {
         goto out;
     }
-    nvme_ns_store_set_size(subsys->store, rec, size,
-                           size / (ns->lbasz + ns->lbaf.ms), qmp_wait_cb, &w);
-    /* the guest sees what the store's memory says, at once */
-    ns_set_size(ns, size);
-    if (qmp_wait(&w) < 0) {
-        error_setg(errp, "writing the record of namespace %" PRIu32 " in %s "
-                   "failed", nsid, nvme_ns_store_dir(subsys->store));
-        goto out;
+    if (ns->params.zoned) {
+        if (!resize_zoned(ns, rec, size, errp)) {
+            goto out;
+        }
+    } else {
+        nvme_ns_store_set_size(subsys->store, rec, size,
+                               size / (ns->lbasz + ns->lbaf.ms),
+                               qmp_wait_cb, &w);
+        /* the guest sees what the store's memory says, at once */
+        ns_set_size(ns, size);
+        if (qmp_wait(&w) < 0) {
+            error_setg(errp, "writing the record of namespace %" PRIu32
+                       " in %s failed", nsid,
+                       nvme_ns_store_dir(subsys->store));
+            goto out;
+        }
     }
     if (ns->store_rec == rec &&
         blk_getlength(ns->blkconf.blk) > ROUND_UP(size, BDRV_SECTOR_SIZE)) {

@@ -125,7 +125,18 @@ static void zns_props_format(NvmeNamespace *ns, uint8_t *flbas, uint8_t *dps)
            (ns->params.pi && ns->params.pil ? NVME_ID_NS_DPS_FIRST_EIGHT : 0);
 }
 
-static void zns_geometry(NvmeNamespace *ns, NvmeZnsGeometry *g)
+/* The layout of a file of NR zones with G's zone format. */
+static void zns_layout(NvmeZnsGeometry *g, uint64_t nr)
+{
+    g->nr_zones = nr;
+    g->ext_offset = ROUND_UP(NVME_ZNS_STATE_HDR_SIZE +
+                             g->nr_zones * sizeof(NvmeZnsStateZone), 64);
+    g->file_size = ROUND_UP(g->ext_offset + g->nr_zones * g->zd_ext_size,
+                            qemu_real_host_page_size());
+}
+
+/* The geometry of NS with NR zones. */
+static void zns_geometry_nr(NvmeNamespace *ns, uint64_t nr, NvmeZnsGeometry *g)
 {
     g->flbas = ns->id_ns.flbas;
     g->dps = ns->id_ns.dps;
@@ -133,12 +144,22 @@ static void zns_geometry(NvmeNamespace *ns, NvmeZnsGeometry *g)
     g->lba_size = ns->lbasz;
     g->zone_size = ns->zone_size;
     g->zone_cap = ns->zone_capacity;
-    g->nr_zones = ns->num_zones;
     g->zd_ext_size = ns->params.zd_extension_size;
-    g->ext_offset = ROUND_UP(NVME_ZNS_STATE_HDR_SIZE +
-                             g->nr_zones * sizeof(NvmeZnsStateZone), 64);
-    g->file_size = ROUND_UP(g->ext_offset + g->nr_zones * g->zd_ext_size,
-                            qemu_real_host_page_size());
+    zns_layout(g, nr);
+}
+
+static void zns_geometry(NvmeNamespace *ns, NvmeZnsGeometry *g)
+{
+    zns_geometry_nr(ns, ns->num_zones, g);
+}
+
+/* Do A and B have the same zone format (their numbers of zones aside)? */
+static bool zns_same_format(const NvmeZnsGeometry *a, const NvmeZnsGeometry *b)
+{
+    return a->flbas == b->flbas && a->dps == b->dps &&
+           a->cl_flbas == b->cl_flbas && a->cl_dps == b->cl_dps &&
+           a->lba_size == b->lba_size && a->zone_size == b->zone_size &&
+           a->zone_cap == b->zone_cap && a->zd_ext_size == b->zd_ext_size;
 }
 
 static uint32_t hdr_crc(const NvmeZnsStateHdr *h)
@@ -233,12 +254,11 @@ static bool zns_allocate(NvmeZnsState *s, uint64_t size, Error **errp)
     return true;
 }
 
-/* A new file: every zone Empty, then the header, then make it durable. */
-static bool zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
+/* Lay the file out anew for G: every zone Empty, then the header. */
+static bool zns_lay_out(NvmeZnsState *s, const NvmeZnsGeometry *g,
+                        Error **errp)
 {
     NvmeZnsStateHdr *h;
-    g_autofree char *dir = NULL;
-    int dirfd;
 
     zns_unmap(s);
     if (ftruncate(s->fd, 0) < 0 || ftruncate(s->fd, g->file_size) < 0) {
@@ -277,13 +297,15 @@ static bool zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
     h->cl_flbas = g->cl_flbas;
     h->cl_dps = g->cl_dps;
     h->crc = cpu_to_le32(hdr_crc(h));
+    return true;
+}
 
-    if (!zns_msync(s, errp)) {
-        return false;
-    }
+/* The name of the file S, too, is durable. */
+static void zns_sync_dir(NvmeZnsState *s)
+{
+    g_autofree char *dir = g_path_get_dirname(s->path);
+    int dirfd;
 
-    /* the file's name, too, is durable */
-    dir = g_path_get_dirname(s->path);
     dirfd = qemu_open_old(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd >= 0) {
         if (fsync(dirfd) < 0) {
@@ -292,7 +314,15 @@ static bool zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
         }
         close(dirfd);
     }
+}
 
+/* A new file: every zone Empty, then the header, then make it durable. */
+static bool zns_init(NvmeZnsState *s, const NvmeZnsGeometry *g, Error **errp)
+{
+    if (!zns_lay_out(s, g, errp) || !zns_msync(s, errp)) {
+        return false;
+    }
+    zns_sync_dir(s);
     trace_nvme_zns_state_init(s->path, g->nr_zones, g->file_size);
     return true;
 }
@@ -321,11 +351,18 @@ static bool zns_initialised(NvmeZnsState *s)
     return !buffer_is_zero(h->magic, sizeof(h->magic));
 }
 
-/* Check the header of an existing file against the namespace. */
-static bool zns_check_header(NvmeZnsState *s, const NvmeZnsGeometry *g,
-                            uint64_t file_size, Error **errp)
+/*
+ * Check the header of an existing file against the namespace, whose
+ * geometry is NS_G.  *NR is set to the file's number of zones: fewer than
+ * the namespace's only if FEWER_OK (see zns_load_more()).
+ */
+static bool zns_check_header(NvmeZnsState *s, const NvmeZnsGeometry *ns_g,
+                             uint64_t file_size, bool fewer_ok, uint64_t *nr,
+                             Error **errp)
 {
     const NvmeZnsStateHdr *h = (const NvmeZnsStateHdr *)s->map;
+    NvmeZnsGeometry fg = *ns_g;
+    const NvmeZnsGeometry *g = &fg;
 
     if (memcmp(h->magic, NVME_ZNS_STATE_MAGIC, sizeof(h->magic))) {
         error_setg(errp, "zone state file '%s': not a zone state file "
@@ -349,6 +386,10 @@ static bool zns_check_header(NvmeZnsState *s, const NvmeZnsGeometry *g,
                    "descriptor size", s->path);
         return false;
     }
+    if (fewer_ok && h->nr_zones && le64_to_cpu(h->nr_zones) < g->nr_zones) {
+        zns_layout(&fg, le64_to_cpu(h->nr_zones));
+    }
+    *nr = g->nr_zones;
 
     if (!check_geometry(s, le64_to_cpu(h->lba_size), g->lba_size,
                         "the LBA size", "logical_block_size", errp) ||
@@ -498,15 +539,17 @@ static void zns_load_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i)
     }
 }
 
-static bool zns_load(NvmeZnsState *s, NvmeNamespace *ns, Error **errp)
+/* Load the NR zones of the file; the namespace's others stay Empty. */
+static bool zns_load(NvmeZnsState *s, NvmeNamespace *ns, uint64_t nr,
+                     Error **errp)
 {
-    for (uint64_t i = 0; i < ns->num_zones; i++) {
+    for (uint64_t i = 0; i < nr; i++) {
         if (!zns_check_zone(s, ns, i, errp)) {
             return false;
         }
     }
 
-    for (uint64_t i = 0; i < ns->num_zones; i++) {
+    for (uint64_t i = 0; i < nr; i++) {
         zns_load_zone(s, ns, i);
     }
 
@@ -520,14 +563,36 @@ static bool zns_load(NvmeZnsState *s, NvmeNamespace *ns, Error **errp)
     return true;
 }
 
-static void zns_exit_notify(Notifier *notifier, void *data)
+/* The descriptor extensions in the mapping of S */
+static uint8_t *zns_ext(NvmeZnsState *s)
 {
-    NvmeZnsState *s = container_of(notifier, NvmeZnsState, exit_notifier);
-    Error *err = NULL;
+    const NvmeZnsStateHdr *h = (const NvmeZnsStateHdr *)s->map;
 
-    if (!zns_msync(s, &err)) {
-        error_report_err(err);
+    return s->map + le64_to_cpu(h->ext_offset);
+}
+
+/*
+ * Copy the first NR zones of SRC (descriptors and EXT_SIZE bytes of
+ * extension each) into DST, where they differ.  Did any differ?
+ */
+static bool zns_copy(NvmeZnsState *dst, NvmeZnsState *src, uint64_t nr,
+                     uint32_t ext_size)
+{
+    uint8_t *dext = zns_ext(dst), *sext = zns_ext(src);
+    bool changed = false;
+
+    for (uint64_t i = 0; i < nr; i++) {
+        if (memcmp(&dst->zones[i], &src->zones[i], sizeof(dst->zones[i]))) {
+            dst->zones[i] = src->zones[i];
+            changed = true;
+        }
+        if (ext_size && memcmp(dext + i * ext_size, sext + i * ext_size,
+                               ext_size)) {
+            memcpy(dext + i * ext_size, sext + i * ext_size, ext_size);
+            changed = true;
+        }
     }
+    return changed;
 }
 
 static void zns_free(NvmeZnsState *s)
@@ -539,6 +604,116 @@ static void zns_free(NvmeZnsState *s)
     }
     g_free(s->path);
     g_free(s);
+}
+
+/* A file laid out anew that did not replace its original: it goes. */
+static void zns_discard(NvmeZnsState *t)
+{
+    if (t) {
+        unlink(t->path);
+        zns_free(t);
+    }
+}
+
+/*
+ * The file of S laid out anew for G, beside it (the store removes such a
+ * file, left by a crash, when it starts): every zone Empty, then the
+ * first COMMON zones of S copied into it.  Not yet durable.
+ */
+static NvmeZnsState *zns_new_file(NvmeZnsState *s, const NvmeZnsGeometry *g,
+                                  uint64_t common, Error **errp)
+{
+    NvmeZnsState *t = g_new0(NvmeZnsState, 1);
+
+    t->path = g_strconcat(s->path, ".tmp", NULL);
+    t->fd = qemu_create(t->path, O_RDWR | O_CLOEXEC, 0600, errp);
+    if (t->fd < 0) {
+        goto fail;
+    }
+    if (qemu_lock_fd(t->fd, 0, 0, true)) {
+        error_setg(errp, "zone state file '%s' is in use by another process",
+                   t->path);
+        close(t->fd);
+        t->fd = -1;
+        goto fail;
+    }
+    if (!zns_lay_out(t, g, errp)) {
+        goto fail;
+    }
+    zns_copy(t, s, common, g->zd_ext_size);
+    return t;
+
+fail:
+    zns_discard(t);
+    return NULL;
+}
+
+/*
+ * T, durable, replaces the file of S: S takes its name, descriptor and
+ * mapping.  On failure T goes and S is as it was.
+ */
+static bool zns_replace(NvmeZnsState *s, NvmeZnsState *t, Error **errp)
+{
+    if (rename(t->path, s->path) < 0) {
+        error_setg_errno(errp, errno, "zone state file '%s': cannot replace "
+                         "it with %s", s->path, t->path);
+        zns_discard(t);
+        return false;
+    }
+    zns_unmap(s);
+    qemu_unlock_fd(s->fd, 0, 0);
+    close(s->fd);
+    s->fd = t->fd;
+    s->mapping = t->mapping;
+    s->map = t->map;
+    s->size = t->size;
+    s->zones = t->zones;
+    g_free(t->path);
+    g_free(t);
+    return true;
+}
+
+/*
+ * At realize, a file with fewer zones than the namespace of the store it
+ * belongs to: a resize that a crash cut short after the namespace's record
+ * took the new size (a grow), or before it did (a shrink, whose zones past
+ * the new end were given up).  The file's NR zones are loaded; the others
+ * are Empty.  Lay the file out for all of them.
+ */
+static bool zns_load_more(NvmeZnsState *s, NvmeNamespace *ns, uint64_t nr,
+                          Error **errp)
+{
+    NvmeZnsGeometry g;
+    NvmeZnsState *t;
+
+    warn_report("zone state file '%s' has %" PRIu64 " zones, namespace %"
+                PRIu32 " has %" PRIu32 " (a resize was cut short): the "
+                "zones from %" PRIu64 " on are Empty", s->path, nr,
+                ns->params.nsid, ns->num_zones, nr);
+    zns_geometry(ns, &g);
+    t = zns_new_file(s, &g, nr, errp);
+    if (!t) {
+        return false;
+    }
+    if (!zns_msync(t, errp)) {
+        zns_discard(t);
+        return false;
+    }
+    if (!zns_replace(s, t, errp)) {
+        return false;
+    }
+    zns_sync_dir(s);
+    return true;
+}
+
+static void zns_exit_notify(Notifier *notifier, void *data)
+{
+    NvmeZnsState *s = container_of(notifier, NvmeZnsState, exit_notifier);
+    Error *err = NULL;
+
+    if (!zns_msync(s, &err)) {
+        error_report_err(err);
+    }
 }
 
 /* Point the namespace's descriptor extensions into the mapping. */
@@ -560,6 +735,7 @@ bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp)
     NvmeZnsState *s = g_new0(NvmeZnsState, 1);
     NvmeZnsGeometry g;
     struct stat st;
+    uint64_t nr;
     int64_t start = get_clock();
     Error *err = NULL;
 
@@ -609,7 +785,8 @@ bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp)
             if (!zns_init(s, &g, errp)) {
                 goto fail;
             }
-        } else if (!zns_check_header(s, &g, st.st_size, &err)) {
+        } else if (!zns_check_header(s, &g, st.st_size, !!ns->store_rec,
+                                     &nr, &err)) {
             /*
              * Laid out for another LBA format, every zone Empty: a Format
              * NVM whose new format the command line or the store's record
@@ -625,8 +802,9 @@ bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp)
             if (!zns_init(s, &g, errp)) {
                 goto fail;
             }
-        } else if (!zns_allocate(s, g.file_size, errp) ||
-                   !zns_load(s, ns, errp)) {
+        } else if (!zns_allocate(s, st.st_size, errp) ||
+                   !zns_load(s, ns, nr, errp) ||
+                   (nr < ns->num_zones && !zns_load_more(s, ns, nr, errp))) {
             goto fail;
         }
     }
@@ -793,22 +971,12 @@ static void zns_sync_done(void *opaque, int ret)
     g_free(job);
 }
 
-/*
- * The msync of a durability point, in a worker thread: the main loop (and
- * with it every vCPU's MMIO) does not wait for the disk.  CB, if any, gets
- * 0 once the zone state is durable, or a negative errno.  Returns the
- * request, which the caller may cancel, or NULL (and calls nothing) when
- * the namespace has no zone state file.
- */
-BlockAIOCB *nvme_zns_state_sync_aio(NvmeNamespace *ns,
-                                    BlockCompletionFunc *cb, void *opaque)
+/* The msync of the mapping of S in a worker thread; CB gets the result. */
+static BlockAIOCB *zns_sync_aio(NvmeZnsState *s, BlockCompletionFunc *cb,
+                                void *opaque)
 {
-    NvmeZnsState *s = ns->zstate;
     NvmeZnsSyncJob *job;
 
-    if (!s) {
-        return NULL;
-    }
     trace_nvme_zns_state_sync(s->path);
     job = g_new(NvmeZnsSyncJob, 1);
     *job = (NvmeZnsSyncJob) {
@@ -819,6 +987,19 @@ BlockAIOCB *nvme_zns_state_sync_aio(NvmeNamespace *ns,
     };
     s->mapping->refs++;
     return thread_pool_submit_aio(zns_sync_worker, job, zns_sync_done, job);
+}
+
+/*
+ * The msync of a durability point, in a worker thread: the main loop (and
+ * with it every vCPU's MMIO) does not wait for the disk.  CB, if any, gets
+ * 0 once the zone state is durable, or a negative errno.  Returns the
+ * request, which the caller may cancel, or NULL (and calls nothing) when
+ * the namespace has no zone state file.
+ */
+BlockAIOCB *nvme_zns_state_sync_aio(NvmeNamespace *ns,
+                                    BlockCompletionFunc *cb, void *opaque)
+{
+    return ns->zstate ? zns_sync_aio(ns->zstate, cb, opaque) : NULL;
 }
 
 /*
@@ -883,4 +1064,166 @@ int nvme_zns_state_reformat(NvmeNamespace *ns, Error **errp)
     g_free(ns->zd_extensions);
     ns->zd_extensions = g.zd_ext_size ? s->map + g.ext_offset : NULL;
     return 0;
+}
+
+/*
+ * Move list HEAD of NS from the zone array OLD to the new one, in its
+ * order; the zones past NR leave it.
+ */
+#define ZNS_MOVE_LIST(ns, head, old, nr)                                 \
+    do {                                                                \
+        typeof((ns)->head) old_head_ = (ns)->head;                      \
+        NvmeZone *z_;                                                   \
+                                                                        \
+        QTAILQ_INIT(&(ns)->head);                                       \
+        QTAILQ_FOREACH(z_, &old_head_, entry) {                         \
+            if (z_ - (old) < (nr)) {                                    \
+                QTAILQ_INSERT_TAIL(&(ns)->head,                         \
+                                   &(ns)->zone_array[z_ - (old)], entry); \
+            }                                                           \
+        }                                                               \
+    } while (0)
+
+/* ZONE goes: the open, active and ZRWA resources it holds are free. */
+static void zns_release_zone(NvmeNamespace *ns, NvmeZone *zone)
+{
+    switch (nvme_get_zone_state(zone)) {
+    case NVME_ZONE_STATE_IMPLICITLY_OPEN:
+    case NVME_ZONE_STATE_EXPLICITLY_OPEN:
+        nvme_aor_dec_open(ns);
+        nvme_aor_dec_active(ns);
+        break;
+    case NVME_ZONE_STATE_CLOSED:
+        nvme_aor_dec_active(ns);
+        break;
+    default:
+        break;
+    }
+    if (zone->d.za & NVME_ZA_ZRWA_VALID) {
+        ns->zns.numzrwa++;
+    }
+}
+
+/*
+ * The zones of NS in memory become NR: those past NR go, new ones are
+ * Empty.  The array moves, so no command may hold a zone (a Zone Reset
+ * does): see nvme_ns_zone_reset_busy().
+ */
+static void zns_resize_zones(NvmeNamespace *ns, uint64_t nr)
+{
+    NvmeZone *old = ns->zone_array;
+    uint64_t old_nr = ns->num_zones;
+    uint32_t ext_size = ns->params.zd_extension_size;
+
+    for (uint64_t i = nr; i < old_nr; i++) {
+        zns_release_zone(ns, &old[i]);
+    }
+    ns->zone_array = g_new0(NvmeZone, nr);
+    memcpy(ns->zone_array, old, MIN(nr, old_nr) * sizeof(NvmeZone));
+    for (uint64_t i = old_nr; i < nr; i++) {
+        NvmeZone *zone = &ns->zone_array[i];
+
+        zone->d.zt = NVME_ZONE_TYPE_SEQ_WRITE;
+        nvme_set_zone_state(zone, NVME_ZONE_STATE_EMPTY);
+        zone->d.zcap = ns->zone_capacity;
+        zone->d.zslba = i * ns->zone_size;
+        zone->d.wp = zone->d.zslba;
+        zone->w_ptr = zone->d.zslba;
+    }
+    ZNS_MOVE_LIST(ns, exp_open_zones, old, nr);
+    ZNS_MOVE_LIST(ns, imp_open_zones, old, nr);
+    ZNS_MOVE_LIST(ns, closed_zones, old, nr);
+    ZNS_MOVE_LIST(ns, full_zones, old, nr);
+    g_free(old);
+
+    /* without zoned.numzrwa every zone may have a random write area */
+    if (ns->params.zrwas && !ns->params.numzrwa) {
+        ns->zns.numzrwa = ns->zns.numzrwa + nr - old_nr;
+    }
+    if (ns->zstate) {
+        ns->zd_extensions = ext_size ? zns_ext(ns->zstate) : NULL;
+    } else if (ext_size) {
+        ns->zd_extensions = g_realloc(ns->zd_extensions, nr * ext_size);
+        if (nr > old_nr) {
+            memset(ns->zd_extensions + old_nr * ext_size, 0,
+                   (nr - old_nr) * ext_size);
+        }
+    }
+    ns->num_zones = nr;
+}
+
+struct NvmeZnsResize {
+    NvmeZnsGeometry g;      /* of the namespace, with its new zones */
+    NvmeZnsState *file;     /* its zone state file laid out for them */
+};
+
+NvmeZnsResize *nvme_zns_resize_prepare(NvmeNamespace *ns, uint64_t nr_zones,
+                                       Error **errp)
+{
+    NvmeZnsResize *r = g_new0(NvmeZnsResize, 1);
+
+    zns_geometry_nr(ns, nr_zones, &r->g);
+    if (ns->zstate) {
+        r->file = zns_new_file(ns->zstate, &r->g,
+                               MIN(nr_zones, ns->num_zones), errp);
+        if (!r->file) {
+            g_free(r);
+            return NULL;
+        }
+    }
+    return r;
+}
+
+BlockAIOCB *nvme_zns_resize_sync_aio(NvmeZnsResize *r,
+                                     BlockCompletionFunc *cb, void *opaque)
+{
+    return r->file ? zns_sync_aio(r->file, cb, opaque) : NULL;
+}
+
+void nvme_zns_resize_abort(NvmeZnsResize *r)
+{
+    if (r) {
+        zns_discard(r->file);
+        g_free(r);
+    }
+}
+
+bool nvme_zns_resize_current(NvmeZnsResize *r, NvmeNamespace *ns)
+{
+    NvmeZnsGeometry g;
+
+    zns_geometry_nr(ns, r->g.nr_zones, &g);
+    return zns_same_format(&g, &r->g) && !r->file == !ns->zstate;
+}
+
+bool nvme_zns_resize_commit(NvmeZnsResize *r, NvmeNamespace *ns,
+                            Error **errp)
+{
+    NvmeZnsState *s = ns->zstate;
+    uint64_t nr = r->g.nr_zones;
+    bool ok = false;
+
+    if (!nvme_zns_resize_current(r, ns)) {
+        error_setg(errp, "namespace %" PRIu32 " was formatted meanwhile",
+                   ns->params.nsid);
+        goto out;
+    }
+    if (s) {
+        /* zones that changed since the sync: only their pages are written */
+        if (zns_copy(r->file, s, MIN(nr, ns->num_zones), r->g.zd_ext_size) &&
+            !zns_msync(r->file, errp)) {
+            goto out;
+        }
+        if (!zns_replace(s, r->file, errp)) {
+            r->file = NULL;
+            goto out;
+        }
+        r->file = NULL;
+    }
+    trace_nvme_zns_state_resize(s ? s->path : "", ns->num_zones, nr);
+    zns_resize_zones(ns, nr);
+    ok = true;
+out:
+    nvme_zns_resize_abort(r);
+    return ok;
 }

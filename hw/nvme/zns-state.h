@@ -46,10 +46,31 @@ void nvme_zns_state_flush_async(NvmeNamespace *ns);
 /* After a Format NVM: lay the file out for the new format */
 int nvme_zns_state_reformat(NvmeNamespace *ns, Error **errp);
 
+/*
+ * Resize a zoned namespace to NR_ZONES zones, for nvme-ns-resize: prepare
+ * lays a copy of the zone state file out for them; its sync makes that
+ * durable in a worker thread; commit, when no Zone Reset is in flight on
+ * the namespace (nvme_ns_zone_reset_busy()), copies the zones that changed
+ * meanwhile, puts the copy in the file's place and resizes the zone array.
+ * Commit and abort free the resize.
+ */
+typedef struct NvmeZnsResize NvmeZnsResize;
+NvmeZnsResize *nvme_zns_resize_prepare(NvmeNamespace *ns, uint64_t nr_zones,
+                                       Error **errp);
+BlockAIOCB *nvme_zns_resize_sync_aio(NvmeZnsResize *r,
+                                     BlockCompletionFunc *cb, void *opaque);
+/* Is the resize still right for NS (not formatted since it was prepared)? */
+bool nvme_zns_resize_current(NvmeZnsResize *r, NvmeNamespace *ns);
+bool nvme_zns_resize_commit(NvmeZnsResize *r, NvmeNamespace *ns,
+                            Error **errp);
+void nvme_zns_resize_abort(NvmeZnsResize *r);
+
 /* ns.c: Format NVM of a zoned namespace, checked, then done */
 uint16_t nvme_ns_zoned_format_check(NvmeNamespace *ns, uint8_t lbaf);
 int nvme_ns_zoned_format(NvmeNamespace *ns, Error **errp);
 /* ctrl.c: are commands in flight on NS, on any controller of its subsystem? */
 bool nvme_ns_busy(NvmeNamespace *ns);
+/* ctrl.c: does a Zone Reset in flight hold a zone of NS? */
+bool nvme_ns_zone_reset_busy(NvmeNamespace *ns);
 
 #endif /* HW_NVME_ZNS_STATE_H */

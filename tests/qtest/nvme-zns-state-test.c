@@ -17,6 +17,7 @@
 #include "qemu/bswap.h"
 #include "qemu/units.h"
 #include "libqtest.h"
+#include "qobject/qdict.h"
 #include "libqos/nvme-admin.h"
 
 #define SLOT 4
@@ -769,7 +770,8 @@ static void test_format(void)
 
 static QNvmeMachine *start_store(const char *dir)
 {
-    return qnvme_machine_start("-device nvme,addr=%d.0,serial=zstore,"
+    return qnvme_machine_start("-device nvme,id=zstore,addr=%d.0,"
+                               "serial=zstore,"
                                "auto-ns-path=%s,auto-ns-tnvmcap=%llu,"
                                "auto-ns-zone-size=1M,"
                                "auto-ns-zone-capacity=768K,"
@@ -1127,6 +1129,166 @@ static void test_store_keep_and_orphan(void)
     qnvme_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/*
+ * nvme-ns-resize of zoned namespace 1 of start_store()'s store to SIZE
+ * bytes: done, or refused with a message that contains REFUSED.
+ */
+static void resize(QNvmeMachine *m, uint64_t size, bool force,
+                   const char *refused)
+{
+    QDict *rsp = qtest_qmp(m->qts, "{'execute': 'nvme-ns-resize', "
+                           "'arguments': {'subsys': 'zstore', 'nsid': 1, "
+                           "'size': %" PRId64 ", 'force': %i}}",
+                           (int64_t)size, force);
+
+    if (refused) {
+        QDict *err = qdict_get_qdict(rsp, "error");
+
+        g_assert_nonnull(err);
+        g_test_message("refused: %s", qdict_get_str(err, "desc"));
+        g_assert_nonnull(strstr(qdict_get_str(err, "desc"), refused));
+    } else {
+        g_assert_true(qdict_haskey(rsp, "return"));
+    }
+    qobject_unref(rsp);
+}
+
+static QNvmeResult zone_send_ns(QNvmeCtrl *c, uint32_t zone, uint8_t zsa)
+{
+    Zns z = { .c = c };
+
+    return zone_send(&z, zone, zsa, NULL, 0);
+}
+
+static uint64_t id_nsze(QNvmeCtrl *c)
+{
+    NvmeIdNs id;
+
+    g_assert_cmphex(qnvme_identify(c, NVME_ID_CNS_NS, 1, 0, 0, &id).status,
+                    ==, NVME_SUCCESS);
+    return le64_to_cpu(id.nsze);
+}
+
+/*
+ * The host grows a zoned namespace of the store by whole zones, then
+ * shrinks it (force): the zones it keeps keep their states, write
+ * pointers and extensions; new zones are Empty; the open and active
+ * resources of the zones that go are free again; a restart loads the
+ * result.
+ */
+static void test_store_resize(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QNvmeMachine *m = start_store(dir);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT);
+    Zns z = { .c = c };
+    uint8_t blk[512] = {};
+    Zone zs[8];
+
+    create_zoned(c, 0, 4);
+    write_one(c, 1, 0, 0);
+    write_one(c, 1, 0, 1);                      /* 0: open, wp 2 */
+    set_zde_ok(&z, 1, 0x5a);                    /* 1: Closed, extension */
+    write_one(c, 1, 0, zslba(3));
+    zone_send_ok(&z, 3, ZSA_FINISH);            /* 3: Full */
+
+    resize(m, 8 * MiB + 512, false, "whole number of zones");
+    resize(m, 5 * MiB - MiB / 2, false, "whole number of zones");
+    resize(m, 8 * MiB, false, NULL);
+    g_assert_cmpuint(id_nsze(c), ==, 8 * ZSZE);
+    report_ns(c, 1, 8, zs);
+    assert_zone(&zs[0], 0, NVME_ZONE_STATE_IMPLICITLY_OPEN, zslba(0) + 2);
+    assert_zone(&zs[1], 1, NVME_ZONE_STATE_CLOSED, zslba(1));
+    g_assert_cmphex(zs[1].ext[0], ==, 0x5a);
+    assert_zone(&zs[3], 3, NVME_ZONE_STATE_FULL, zslba(3) + ZCAP);
+    for (int i = 4; i < 8; i++) {
+        assert_zone(&zs[i], i, NVME_ZONE_STATE_EMPTY, zslba(i));
+        g_assert_cmpuint(zs[i].zcap, ==, ZCAP);
+    }
+    /* five active zones, the limit: 0, 1, 5, 6, 7 */
+    for (int i = 5; i < 8; i++) {
+        write_one(c, 1, 0, zslba(i));
+    }
+    g_assert_cmphex(zone_send_ns(c, 2, ZSA_OPEN).status, ==,
+                    NVME_ZONE_TOO_MANY_ACTIVE | NVME_DNR);
+
+    resize(m, 5 * MiB, false, "set force");
+    resize(m, 5 * MiB, true, NULL);
+    g_assert_cmpuint(id_nsze(c), ==, 5 * ZSZE);
+    report_ns(c, 1, 5, zs);
+    assert_zone(&zs[4], 4, NVME_ZONE_STATE_EMPTY, zslba(4));
+    /* 5, 6 and 7 took their resources with them */
+    zone_send_ok(&z, 2, ZSA_OPEN);
+    zone_send_ok(&z, 4, ZSA_OPEN);
+    g_assert_cmphex(qnvme_write(c, 1, zslba(5), 1, blk, sizeof(blk)).status, ==,
+                    NVME_LBA_RANGE | NVME_DNR);
+    g_assert_cmpint(qnvme_dir_count(dir, "ns-", ".tmp"), ==, 0);
+
+    qnvme_ctrl_close(c);
+    m = qnvme_machine_restart(m);
+    c = qnvme_ctrl_open(m, SLOT);
+    g_assert_cmpuint(id_nsze(c), ==, 5 * ZSZE);
+    report_ns(c, 1, 5, zs);
+    assert_zone(&zs[0], 0, NVME_ZONE_STATE_CLOSED, zslba(0) + 2);
+    assert_zone(&zs[1], 1, NVME_ZONE_STATE_CLOSED, zslba(1));
+    g_assert_cmphex(zs[1].ext[0], ==, 0x5a);
+    assert_zone(&zs[2], 2, NVME_ZONE_STATE_EMPTY, zslba(2));
+    assert_zone(&zs[3], 3, NVME_ZONE_STATE_FULL, zslba(3) + ZCAP);
+    assert_zone(&zs[4], 4, NVME_ZONE_STATE_EMPTY, zslba(4));
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
+/*
+ * A crash between the steps of a resize: the record has more zones than
+ * the zone file (the file is older), and the namespace loads with the
+ * file's zones and Empty ones after them.  A file with more zones than
+ * its record (which no resize leaves) is refused, naming the file.
+ */
+static void test_store_resize_cut_short(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QNvmeMachine *m = start_store(dir);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT);
+    Zns z = { .c = c };
+    g_autofree char *zfile = NULL;
+    g_autofree char *four = NULL, *six = NULL;
+    gsize four_len, six_len;
+    Zone zs[6];
+
+    create_zoned(c, 0, 4);
+    write_one(c, 1, 0, 0);
+    set_zde_ok(&z, 1, 0x3c);
+    zfile = qnvme_dir_only(dir, "ns-", ".zones");
+    save(zfile, &four, &four_len);
+    resize(m, 6 * MiB, false, NULL);
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+
+    restore(zfile, four, four_len);
+    m = start_store(dir);
+    c = qnvme_ctrl_open(m, SLOT);
+    g_assert_cmpuint(id_nsze(c), ==, 6 * ZSZE);
+    report_ns(c, 1, 6, zs);
+    assert_zone(&zs[0], 0, NVME_ZONE_STATE_CLOSED, zslba(0) + 1);
+    assert_zone(&zs[1], 1, NVME_ZONE_STATE_CLOSED, zslba(1));
+    g_assert_cmphex(zs[1].ext[0], ==, 0x3c);
+    assert_zone(&zs[4], 4, NVME_ZONE_STATE_EMPTY, zslba(4));
+    assert_zone(&zs[5], 5, NVME_ZONE_STATE_EMPTY, zslba(5));
+    write_one(c, 1, 0, zslba(5));
+    save(zfile, &six, &six_len);
+    resize(m, 4 * MiB, true, NULL);
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+
+    /* the file, laid out for six zones at the load, loads as such */
+    restore(zfile, six, six_len);
+    expect_store_refused(dir, zfile, "number of zones is 6, the namespace "
+                         "has 4");
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1163,6 +1325,9 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-zns-state/store/format-crash",
                    test_store_format_crash);
     qtest_add_func("/nvme-zns-state/store/damaged", test_store_damaged);
+    qtest_add_func("/nvme-zns-state/store/resize", test_store_resize);
+    qtest_add_func("/nvme-zns-state/store/resize-cut-short",
+                   test_store_resize_cut_short);
     qtest_add_func("/nvme-zns-state/store/keep-and-orphan",
                    test_store_keep_and_orphan);
 

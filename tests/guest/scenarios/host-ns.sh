@@ -14,7 +14,11 @@
 #   3. the guest detaches and deletes it with nvme-cli: the host receives
 #      NVME_NAMESPACE_CHANGED for both, origin guest;
 #   4. the host grows the drive of a static namespace (block_resize): the
-#      guest sees the new size.
+#      guest sees the new size;
+#   5. the host creates a zoned namespace of 8 zones; the guest writes
+#      into its first zone; the host grows it to 16 zones: the guest's
+#      zoned block device has 16 zones, the first one's write pointer
+#      where the guest left it.
 # Every host change raises its event too.
 set -euo pipefail
 GUEST_FLAVOR=fs
@@ -30,7 +34,7 @@ mkdir -p "$STORE"
 truncate -s 64M "$WORK/static.img"
 : >"$EVENTS"
 ARGS=(-drive "file=$WORK/static.img,if=none,id=d0,format=raw"
-	-device "nvme,serial=host0,id=nvme0,auto-ns-path=$STORE,auto-ns-tnvmcap=2G"
+	-device "nvme,serial=host0,id=nvme0,auto-ns-path=$STORE,auto-ns-tnvmcap=2G,auto-ns-zone-size=8M"
 	-device "nvme-ns,drive=d0,nsid=1"
 	-qmp "unix:$WORK/qmp.sock,server=on,wait=off"
 	-qmp "unix:$WORK/events.sock,server=on,wait=off")
@@ -82,6 +86,15 @@ s1=$(sz $S)
 echo "STEP block-resize"
 wait_for '[ "$(sz $S)" != "$s1" ]' || { echo "NO-STATIC-GROWTH"; exit 1; }
 echo "STATIC-GREW $(sz $S)"
+echo "STEP zoned"
+wait_for '[ -n "$(nsdev 3)" ] && [ -b "$(nsdev 3)" ]' || { echo "NO-ZONED"; exit 1; }
+Z=$(nsdev 3)
+echo "ZONES $(cat /sys/block/${Z#/dev/}/queue/nr_zones)"
+dd if=/dev/urandom of="$Z" bs=4096 count=1 oflag=direct 2>/dev/null
+echo "STEP zoned-grow"
+wait_for '[ "$(cat /sys/block/${Z#/dev/}/queue/nr_zones)" != 8 ]' || { echo "NO-ZONED-GROWTH"; exit 1; }
+echo "ZONES-GREW $(cat /sys/block/${Z#/dev/}/queue/nr_zones)"
+echo "ZONE0 $(blkzone report -c 1 "$Z")"
 GUEST
 
 "$QMP" --events "$WORK/events.sock" "$EVENTS" &
@@ -106,6 +119,12 @@ guest_wait_line '^STEP deleted$' 120 >/dev/null
 guest_wait_line '^STEP block-resize$' 60 >/dev/null
 qmp '{"execute": "block_resize", "arguments": {"device": "d0",
 	"size": 134217728}}' >/dev/null
+guest_wait_line '^STEP zoned$' 60 >/dev/null
+qmp '{"execute": "nvme-ns-create", "arguments": {"subsys": "nvme0",
+	"size": 67108864, "command-set": "zoned", "nsid": 3, "attach": [0]}}' >/dev/null
+guest_wait_line '^STEP zoned-grow$' 60 >/dev/null
+qmp '{"execute": "nvme-ns-resize", "arguments": {"subsys": "nvme0",
+	"nsid": 3, "size": 134217728}}' >/dev/null
 guest_finish
 log=$GUEST_LOG
 expect_exit "$log" 0
@@ -117,6 +136,9 @@ note "btrfs: $before KiB, $after KiB after the growth"
 expect_line "$log" '^FILE written before the growth$' "the file across the growth"
 expect_line "$log" '^STATIC-SIZE 131072$' "the static namespace"
 expect_line "$log" '^STATIC-GREW 262144$' "the static namespace after block_resize"
+expect_line "$log" '^ZONES 8$' "the zoned namespace"
+expect_line "$log" '^ZONES-GREW 16$' "the zoned namespace after nvme-ns-resize"
+expect_line "$log" '^ZONE0 .*wptr 0x000008 ' "the first zone's write pointer"
 
 # the events, as a management tool sees them
 sleep 0.5
@@ -127,7 +149,7 @@ for line in open(sys.argv[1]):
     if e["event"] == "NVME_NAMESPACE_CHANGED":
         d = e["data"]
         print(d["nsid"], d["change"], d["origin"])' "$EVENTS")
-for want in "2 created host" "2 attached host" "2 resized host" "2 detached guest" "2 deleted guest"; do
+for want in "2 created host" "2 attached host" "2 resized host" "2 detached guest" "2 deleted guest" "3 resized host"; do
 	grep -qx "$want" <<<"$events" || scenario_fail "no event '$want' (events: $(tr '\n' ';' <<<"$events"))"
 done
 note "events: $(tr '\n' ';' <<<"$events")"
