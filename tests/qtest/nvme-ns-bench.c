@@ -429,14 +429,17 @@ static void bench_stall(void)
 /*
  * nvme-ns-resize from the host (QMP), at the device: a namespace of 1 GiB
  * grown by 1 GiB, and one grown to 1 TiB; each shrunk back (force)
- * between runs.  The image must stay unallocated.
+ * between runs.  The image must stay unallocated.  ZONED: a zoned
+ * namespace of 64 MiB zones (16 zones, then 32 or 16384), whose zone
+ * state file is laid out anew each time.
  */
-static void bench_resize(void)
+static void bench_resize_one(bool zoned)
 {
     g_autofree char *dir = qnvme_tmpdir_new();
     QTestState *qts = qtest_initf("-machine pc -device nvme,id=nvme0,"
                                   "addr=%d.0,serial=bench,auto-ns-path=%s,"
-                                  "auto-ns-tnvmcap=2T", SLOT, dir);
+                                  "auto-ns-tnvmcap=2T,"
+                                  "auto-ns-zone-size=64M", SLOT, dir);
     const uint64_t to[2] = { 2 * GiB, 1 * TiB };
     const char *name[2] = { "1 GiB -> 2 GiB", "1 GiB -> 1 TiB" };
     double lat[2][RUNS];
@@ -445,7 +448,8 @@ static void bench_resize(void)
 
     qtest_qmp_assert_success(qts, "{'execute': 'nvme-ns-create', "
                              "'arguments': {'subsys': 'nvme0', "
-                             "'size': %" PRIu64 "}}", (uint64_t)GiB);
+                             "'size': %" PRIu64 ", 'command-set': %s}}",
+                             (uint64_t)GiB, zoned ? "zoned" : "nvm");
     for (int r = 0; r < RUNS; r++) {
         for (int i = 0; i < 2; i++) {
             gint64 t0 = g_get_monotonic_time();
@@ -467,8 +471,10 @@ static void bench_resize(void)
     img = qnvme_dir_only(dir, "ns-", ".img");
     g_assert_cmpint(stat(img, &st), ==, 0);
 
-    printf("\n  nvme-ns-resize (QMP) at the device, %d runs: median ms "
-           "(record written, image grown, controllers told)\n", RUNS);
+    printf("\n  nvme-ns-resize (QMP) of a%s namespace at the device, %d "
+           "runs: median ms (record written, image grown, %scontrollers "
+           "told)\n", zoned ? " zoned" : "n NVM", RUNS,
+           zoned ? "zone state file laid out anew, " : "");
     for (int i = 0; i < 2; i++) {
         printf("  %-16s %8.3f\n", name[i], median(lat[i], RUNS));
     }
@@ -479,6 +485,16 @@ static void bench_resize(void)
     qnvme_tmpdir_free(g_steal_pointer(&dir));
 }
 
+static void bench_resize(void)
+{
+    bench_resize_one(false);
+}
+
+static void bench_resize_zoned(void)
+{
+    bench_resize_one(true);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -486,5 +502,6 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-ns-bench/startup", bench_startup);
     qtest_add_func("/nvme-ns-bench/stall", bench_stall);
     qtest_add_func("/nvme-ns-bench/resize", bench_resize);
+    qtest_add_func("/nvme-ns-bench/resize-zoned", bench_resize_zoned);
     return g_test_run();
 }
