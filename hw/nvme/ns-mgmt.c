@@ -112,7 +112,7 @@ NvmeNamespace *nvme_ns_mgmt_realize_ns(NvmeCtrl *n, NvmeNsRecord *rec,
         goto fail;
     }
     /* a zone state file ahead of the record (a Format's record lost) */
-    nvme_ns_mgmt_format_done(NVME_NS(dev), NULL, NULL);
+    nvme_ns_mgmt_format_done(NVME_NS(dev), -1, NULL, NULL);
     ns_block_unplug(n->subsys, dev, rec->nsid);
     object_unref(obj);
     bdrv_unref(bs);
@@ -772,6 +772,7 @@ typedef struct NsMgmtFormatDone {
     void *opaque;
     NvmeSubsystem *subsys;
     uint32_t nsid;
+    int cntlid;
 } NsMgmtFormatDone;
 
 static void format_stored(void *opaque, int ret)
@@ -780,20 +781,21 @@ static void format_stored(void *opaque, int ret)
 
     if (ret == 0) {
         nvme_ns_event(fd->subsys, fd->nsid, NVME_NAMESPACE_CHANGE_FORMATTED,
-                      true, -1, NULL, 0);
+                      true, fd->cntlid, NULL, 0);
     }
     fd->cb(fd->opaque, ret);
     g_free(fd);
 }
 
 /*
- * After a Format NVM of NS: for a namespace of the store, write its new
- * format; CB gets OPAQUE and the result once it is durable.  False (and
- * no CB) for another namespace.  Without CB (at realize), only a format
- * the record does not say yet is written.
+ * After a Format NVM of NS by controller CNTLID: for a namespace of the
+ * store, write its new format; CB gets OPAQUE and the result once it is
+ * durable.  False (and no CB) for another namespace.  Without CB (at
+ * realize, CNTLID -1), only a format the record does not say yet is
+ * written.
  */
-bool nvme_ns_mgmt_format_done(NvmeNamespace *ns, BlockCompletionFunc *cb,
-                              void *opaque)
+bool nvme_ns_mgmt_format_done(NvmeNamespace *ns, int cntlid,
+                              BlockCompletionFunc *cb, void *opaque)
 {
     NvmeNsRecord *rec = ns->store_rec;
     uint8_t flbas = ns->id_ns.flbas, dps = ns->id_ns.dps;
@@ -814,7 +816,8 @@ bool nvme_ns_mgmt_format_done(NvmeNamespace *ns, BlockCompletionFunc *cb,
     if (cb) {
         NsMgmtFormatDone *fd = g_new(NsMgmtFormatDone, 1);
 
-        *fd = (NsMgmtFormatDone) { cb, opaque, ns->subsys, rec->nsid };
+        *fd = (NsMgmtFormatDone) { cb, opaque, ns->subsys, rec->nsid,
+                                   cntlid };
         cb = format_stored;
         opaque = fd;
     }

@@ -30,8 +30,8 @@ bool nvme_ns_mgmt_realize(NvmeCtrl *n, Error **errp);
 uint16_t nvme_ns_mgmt(NvmeCtrl *n, NvmeRequest *req);
 uint16_t nvme_ns_mgmt_attachment(NvmeRequest *req, NvmeNamespace *ns,
                                  bool attach, const uint16_t *cntlids, int nr);
-bool nvme_ns_mgmt_format_done(NvmeNamespace *ns, BlockCompletionFunc *cb,
-                              void *opaque);
+bool nvme_ns_mgmt_format_done(NvmeNamespace *ns, int cntlid,
+                              BlockCompletionFunc *cb, void *opaque);
 void nvme_ns_mgmt_id_ctrl(NvmeCtrl *n);
 void nvme_ns_mgmt_ctrl_reset(NvmeCtrl *n);
 bool nvme_ns_mgmt_id_ns_zoned(NvmeCtrl *n, NvmeIdNsZoned *id);

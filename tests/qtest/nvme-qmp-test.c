@@ -118,6 +118,7 @@ static void expect_event(QNvmeMachine *m, const char *subsys, uint32_t nsid,
     g_assert_cmpstr(qdict_get_str(data, "change"), ==, change);
     g_assert_cmpstr(qdict_get_str(data, "origin"), ==, origin);
     if (cntlid >= 0) {
+        g_assert_true(qdict_haskey(data, "controller"));
         g_assert_cmpint(qdict_get_int(data, "controller"), ==, cntlid);
     } else {
         g_assert_false(qdict_haskey(data, "controller"));
@@ -463,7 +464,7 @@ static void test_guest_events(void)
     expect_event(m, "nvme0", r.dw0, "attached", "guest", 0);
     g_assert_cmphex(qnvme_format(c, r.dw0, 4, 0, 0, 0).status, ==,
                     NVME_SUCCESS);
-    expect_event(m, "nvme0", r.dw0, "formatted", "guest", -1);
+    expect_event(m, "nvme0", r.dw0, "formatted", "guest", 0);
     q = qmp_ok(m, "{'execute': 'query-nvme-namespaces', 'arguments': {"
                "'subsys': 'nvme0'}}");
     g_assert_cmpint(qdict_get_int(inventory_ns(q, r.dw0), "block-size"), ==,
