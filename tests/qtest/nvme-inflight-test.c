@@ -184,6 +184,72 @@ static void test_delete_during_zone_reset(void)
     qnvme_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/* Zones of NSID that Report Zones counts, and how many of them are Empty */
+static uint64_t zones_empty(QNvmeCtrl *c, uint32_t nsid, uint64_t *empty)
+{
+    size_t len = 64 + 1024 * 64;
+    g_autofree uint8_t *buf = g_malloc0(len);
+    NvmeCmd cmd = {
+        .opcode = NVME_CMD_ZONE_MGMT_RECV,
+        .nsid = cpu_to_le32(nsid),
+        .cdw12 = cpu_to_le32(len / 4 - 1),
+    };
+    uint64_t nr;
+
+    g_assert_cmphex(qnvme_io(c, &cmd, buf, len, QNVME_FROM_DEV).status, ==,
+                    NVME_SUCCESS);
+    nr = ldq_le_p(buf);
+    g_assert_cmpuint(nr, <=, 1024);
+    *empty = 0;
+    for (uint64_t i = 0; i < nr; i++) {
+        *empty += buf[64 + i * 64 + 1] >> 4 == NVME_ZONE_STATE_EMPTY;
+    }
+    return nr;
+}
+
+/*
+ * nvme-ns-resize (QMP) of a zoned namespace while a Zone Management Send
+ * Reset with Select All runs on it: the zone array moves at the resize,
+ * and the reset holds a zone across each of its writes.  The resize waits
+ * for it; both succeed, every zone is Empty, the namespace has its new
+ * zones, and the store loads.
+ */
+static void test_resize_during_zone_reset(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QNvmeMachine *m = start_store(dir);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT0);
+
+    for (int round = 0; round < 4; round++) {
+        uint64_t nzones = (round & 1) ? 64 : 256, nr, empty;
+        uint32_t nsid = create(c, NVME_CSI_ZONED, 128 * (ZONE / 512),
+                               FLBAS(0, false));
+        QNvmeAsync *reset;
+
+        attach(c, nsid, 0);
+        write_zone_starts(c, nsid, 512, 128);
+
+        reset = zone_reset_all_async(c, nsid);
+        let_run(c);
+        qtest_qmp_assert_success(m->qts, "{'execute': 'nvme-ns-resize', "
+                                 "'arguments': {'subsys': 'subsys0', "
+                                 "'nsid': %u, 'size': %" PRId64 ", "
+                                 "'force': true}}", nsid,
+                                 (int64_t)(nzones * ZONE));
+        g_assert_cmphex(qnvme_complete(reset).status, ==, NVME_SUCCESS);
+        g_assert_cmpuint(id_nsze(c, nsid), ==, nzones * (ZONE / 512));
+        nr = zones_empty(c, nsid, &empty);
+        g_assert_cmpuint(nr, ==, nzones);
+        g_assert_cmpuint(empty, ==, nzones);
+        g_assert_cmphex(qnvme_ns_delete(c, nsid).status, ==, NVME_SUCCESS);
+    }
+
+    qnvme_ctrl_close(c);
+    m = qnvme_machine_restart(m);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
 static QNvmeAsync *dsm_async(QNvmeCtrl *c, uint32_t nsid, void *ranges,
                              int nr)
 {
@@ -805,6 +871,8 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-inflight/delete-during-zone-reset",
                    test_delete_during_zone_reset);
     qtest_add_func("/nvme-inflight/delete-during-dsm", test_delete_during_dsm);
+    qtest_add_func("/nvme-inflight/resize-during-zone-reset",
+                   test_resize_during_zone_reset);
     qtest_add_func("/nvme-inflight/delete-copy-source",
                    test_delete_copy_source);
     qtest_add_func("/nvme-copy/source-namespace", test_copy_source_namespace);
