@@ -451,6 +451,14 @@ static bool zns_says_nothing(NvmeZnsState *s, uint64_t file_size)
     return true;
 }
 
+/* Is a zone in STATE active (open or closed)? */
+static bool zns_active(uint8_t state)
+{
+    return state == NVME_ZONE_STATE_IMPLICITLY_OPEN ||
+           state == NVME_ZONE_STATE_EXPLICITLY_OPEN ||
+           state == NVME_ZONE_STATE_CLOSED;
+}
+
 /* Check zone descriptor I of the file. */
 static bool zns_check_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i,
                           Error **errp)
@@ -465,7 +473,9 @@ static bool zns_check_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i,
         return false;
     }
     if (z->attrs & ~ZNS_STATE_ATTRS ||
-        (z->attrs & NVME_ZA_ZD_EXT_VALID && !ns->params.zd_extension_size)) {
+        (z->attrs & NVME_ZA_ZD_EXT_VALID && !ns->params.zd_extension_size) ||
+        (z->attrs & NVME_ZA_ZRWA_VALID && (!ns->params.zrwas ||
+                                           !zns_active(z->state)))) {
         error_setg(errp, "zone state file '%s': zone %" PRIu64 " has the "
                    "invalid attributes 0x%x", s->path, i, z->attrs);
         return false;
@@ -487,78 +497,114 @@ static bool zns_check_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i,
     return true;
 }
 
-/*
- * Power-on: rebuild zone I of NS from the file, closing it if it was open,
- * and put it on its list.
- */
+/* ZONE of NS into the file of S. */
+static void zns_store(NvmeZnsState *s, NvmeNamespace *ns, NvmeZone *zone)
+{
+    NvmeZnsStateZone *z = &s->zones[zone - ns->zone_array];
+
+    z->state = nvme_get_zone_state(zone);
+    z->attrs = zone->d.za;
+    z->wp = cpu_to_le64(zone->d.wp);
+}
+
+/* Zone I of NS as the file has it, on its list, as before the power-off. */
 static void zns_load_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i)
 {
-    NvmeZnsStateZone *z = &s->zones[i];
+    const NvmeZnsStateZone *z = &s->zones[i];
     NvmeZone *zone = &ns->zone_array[i];
-    uint8_t state = z->state;
 
     zone->d.wp = le64_to_cpu(z->wp);
     zone->w_ptr = zone->d.wp;
-    /* a zone random write area does not outlive the power cycle */
-    zone->d.za = z->attrs & ~NVME_ZA_ZRWA_VALID;
+    zone->d.za = z->attrs;
+    nvme_set_zone_state(zone, z->state);
 
-    if (state == NVME_ZONE_STATE_IMPLICITLY_OPEN ||
-        state == NVME_ZONE_STATE_EXPLICITLY_OPEN) {
-        if (zone->d.wp != zone->d.zslba ||
-            zone->d.za & NVME_ZA_ZD_EXT_VALID) {
-            state = NVME_ZONE_STATE_CLOSED;
-        } else {
-            state = NVME_ZONE_STATE_EMPTY;
-        }
-        trace_nvme_zns_state_recover(zone->d.zslba, z->state, state);
-    }
-    if (state == NVME_ZONE_STATE_EMPTY || state == NVME_ZONE_STATE_OFFLINE) {
-        zone->d.za = 0;
-    }
-    nvme_set_zone_state(zone, state);
-
-    switch (state) {
+    switch (z->state) {
+    case NVME_ZONE_STATE_IMPLICITLY_OPEN:
+        QTAILQ_INSERT_TAIL(&ns->imp_open_zones, zone, entry);
+        break;
+    case NVME_ZONE_STATE_EXPLICITLY_OPEN:
+        QTAILQ_INSERT_TAIL(&ns->exp_open_zones, zone, entry);
+        break;
     case NVME_ZONE_STATE_CLOSED:
         QTAILQ_INSERT_TAIL(&ns->closed_zones, zone, entry);
-        /* counted only when there is a limit; checked by the caller */
-        if (ns->params.max_active_zones) {
-            ns->nr_active_zones++;
-        }
         break;
     case NVME_ZONE_STATE_FULL:
         QTAILQ_INSERT_TAIL(&ns->full_zones, zone, entry);
         break;
     default:
+        /* Empty, Read Only and Offline zones have no attributes */
+        zone->d.za = 0;
         break;
     }
-
-    /* write back only what changed: untouched pages stay clean */
-    if (z->state != state || z->attrs != zone->d.za) {
-        z->state = state;
-        z->attrs = zone->d.za;
+    if (zone->d.za & NVME_ZA_ZRWA_VALID) {
+        ns->zns.numzrwa--;
     }
 }
 
-/* Load the NR zones of the file; the namespace's others stay Empty. */
+/*
+ * Load the NR zones of the file; the namespace's others stay Empty.  The
+ * power-on transitions are upstream's, those of a controller shutdown
+ * (nvme_zoned_ns_shutdown()): a zone that was open is Closed, or Empty if
+ * nothing was written and it has no descriptor extension.  They run with
+ * the open and active limits lifted (the file may say more than a limit
+ * allows until they ran); the active zones are then counted and checked.
+ * Only the descriptors that changed are written back: untouched pages
+ * stay clean.
+ */
 static bool zns_load(NvmeZnsState *s, NvmeNamespace *ns, uint64_t nr,
                      Error **errp)
 {
+    uint32_t max_open = ns->params.max_open_zones;
+    uint32_t max_active = ns->params.max_active_zones;
+    uint64_t zrwa = 0;
+    NvmeZone *zone;
+
     for (uint64_t i = 0; i < nr; i++) {
         if (!zns_check_zone(s, ns, i, errp)) {
             return false;
         }
+        zrwa += !!(s->zones[i].attrs & NVME_ZA_ZRWA_VALID);
+    }
+    if (zrwa > ns->zns.numzrwa) {
+        error_setg(errp, "zone state file '%s': %" PRIu64 " zones have a "
+                   "random write area, more than the %" PRIu32 " there are",
+                   s->path, zrwa, ns->zns.numzrwa);
+        return false;
     }
 
+    ns->params.max_open_zones = ns->params.max_active_zones = 0;
     for (uint64_t i = 0; i < nr; i++) {
         zns_load_zone(s, ns, i);
     }
+    nvme_zoned_ns_shutdown(ns);
+    ns->params.max_open_zones = max_open;
+    ns->params.max_active_zones = max_active;
 
-    if (ns->params.max_active_zones &&
-        ns->nr_active_zones > ns->params.max_active_zones) {
+    ns->nr_open_zones = 0;
+    ns->nr_active_zones = 0;
+    QTAILQ_FOREACH(zone, &ns->closed_zones, entry) {
+        ns->nr_active_zones++;
+    }
+    if (max_active && ns->nr_active_zones > max_active) {
         error_setg(errp, "zone state file '%s': %d zones are active, more "
                    "than zoned.max_active=%u", s->path, ns->nr_active_zones,
-                   ns->params.max_active_zones);
+                   max_active);
         return false;
+    }
+    if (!max_active) {
+        /* counted only when there is a limit */
+        ns->nr_active_zones = 0;
+    }
+
+    for (uint64_t i = 0; i < nr; i++) {
+        NvmeZnsStateZone *z = &s->zones[i];
+
+        zone = &ns->zone_array[i];
+        if (z->state != nvme_get_zone_state(zone) || z->attrs != zone->d.za) {
+            trace_nvme_zns_state_recover(zone->d.zslba, z->state,
+                                         nvme_get_zone_state(zone));
+            zns_store(s, ns, zone);
+        }
     }
     return true;
 }
@@ -721,7 +767,6 @@ static void zns_attach(NvmeZnsState *s, NvmeNamespace *ns)
 {
     const NvmeZnsStateHdr *h = (const NvmeZnsStateHdr *)s->map;
 
-    g_free(ns->zd_extensions);
     ns->zd_extensions = ns->params.zd_extension_size ?
                         s->map + le64_to_cpu(h->ext_offset) : NULL;
     ns->zstate = s;
@@ -903,15 +948,9 @@ void nvme_zns_state_close(NvmeNamespace *ns)
 /* The I/O path: plain stores into the mapping. */
 void nvme_zns_state_update(NvmeNamespace *ns, NvmeZone *zone)
 {
-    NvmeZnsStateZone *z;
-
-    if (!ns->zstate) {
-        return;
+    if (ns->zstate) {
+        zns_store(ns->zstate, ns, zone);
     }
-    z = &ns->zstate->zones[zone - ns->zone_array];
-    z->state = nvme_get_zone_state(zone);
-    z->attrs = zone->d.za;
-    z->wp = cpu_to_le64(zone->d.wp);
 }
 
 void nvme_zns_state_update_all(NvmeNamespace *ns)
@@ -1055,13 +1094,19 @@ int nvme_zns_state_reformat(NvmeNamespace *ns, Error **errp)
     }
     zns_geometry(ns, &g);
     if (!zns_init(s, &g, errp)) {
-        /* the zones go on, in memory only */
+        /*
+         * The zones go on in memory only, as those of a namespace without
+         * a zone state file, whose extensions ns.c keeps.
+         */
         qemu_remove_exit_notifier(&s->exit_notifier);
         ns->zstate = NULL;
         zns_free(s);
+        g_free(ns->params.zone_file);
+        ns->params.zone_file = NULL;
+        ns->zd_extensions = g.zd_ext_size ?
+                            g_malloc0(g.nr_zones * g.zd_ext_size) : NULL;
         return -1;
     }
-    g_free(ns->zd_extensions);
     ns->zd_extensions = g.zd_ext_size ? s->map + g.ext_offset : NULL;
     return 0;
 }

@@ -65,6 +65,8 @@ bool nvme_zns_resize_commit(NvmeZnsResize *r, NvmeNamespace *ns,
                             Error **errp);
 void nvme_zns_resize_abort(NvmeZnsResize *r);
 
+/* ns.c: the zone transitions of a shutdown (and of a power-on) */
+void nvme_zoned_ns_shutdown(NvmeNamespace *ns);
 /* ns.c: Format NVM of a zoned namespace, checked, then done */
 uint16_t nvme_ns_zoned_format_check(NvmeNamespace *ns, uint8_t lbaf);
 int nvme_ns_zoned_format(NvmeNamespace *ns, Error **errp);

@@ -425,6 +425,13 @@ static void test_zrwa_flush_capacity(void)
     report(z, zones);
     g_assert_cmphex(zones[0].state, ==, NVME_ZONE_STATE_CLOSED);
     g_assert_cmpuint(zones[0].wp, ==, 1536);
+    /* closed, as a shutdown closes it, it keeps the only random write area */
+    g_assert_cmphex(zones[0].attrs & NVME_ZA_ZRWA_VALID, !=, 0);
+    cmd.cdw10 = cpu_to_le32(zslba(1));
+    cmd.cdw13 = cpu_to_le32(ZSA_OPEN | 1 << 9);
+    g_assert_cmphex(QNVME_STATUS(qnvme_io(z->c, &cmd, NULL, 0,
+                                          QNVME_TO_DEV).status), ==,
+                    NVME_NOZRWA);
     zns_free(z);
 }
 
@@ -607,6 +614,11 @@ static void test_damaged(void)
     restore(z->zfile, good, len);
 
     corrupt(z->zfile, 4096 + 5 * 32 + 1, 0x40);
+    expect_refused(z, NULL, "zone 5 has the invalid attributes");
+    restore(z->zfile, good, len);
+
+    /* a random write area without zoned.zrwas, on a Full zone */
+    corrupt(z->zfile, 4096 + 5 * 32 + 1, NVME_ZA_ZRWA_VALID);
     expect_refused(z, NULL, "zone 5 has the invalid attributes");
     restore(z->zfile, good, len);
 
