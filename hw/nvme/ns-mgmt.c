@@ -106,8 +106,13 @@ NvmeNamespace *nvme_ns_mgmt_realize_ns(NvmeCtrl *n, NvmeNsRecord *rec,
         qdev_prop_set_string(dev, "zoned.zone_file", zpath);
     }
 
-    /* set before realize: it bounds the size the namespace uses */
+    /*
+     * Set before realize: the record bounds the size the namespace uses,
+     * and a zoned namespace's file may lack the zones a resize that a
+     * crash cut short gave the record.
+     */
     NVME_NS(dev)->store_rec = rec;
+    NVME_NS(dev)->zstate_grows = true;
     if (!qdev_realize(dev, &n->bus.parent_bus, errp)) {
         goto fail;
     }

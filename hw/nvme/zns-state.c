@@ -830,7 +830,7 @@ bool nvme_zns_state_open(NvmeNamespace *ns, Error **errp)
             if (!zns_init(s, &g, errp)) {
                 goto fail;
             }
-        } else if (!zns_check_header(s, &g, st.st_size, !!ns->store_rec,
+        } else if (!zns_check_header(s, &g, st.st_size, ns->zstate_grows,
                                      &nr, &err)) {
             /*
              * Laid out for another LBA format, every zone Empty: a Format
