@@ -551,6 +551,52 @@ static void test_format_too_small(void)
 }
 
 /*
+ * With LBA Format Extension Enable set (Host Behavior Support), Format NVM
+ * takes the format index from LBAFL and LBAFU (CDW10 bits 13:12).  Index
+ * 16 is past NLBAF: Invalid Format, and the namespace keeps its format,
+ * across a restart too.  The check once saw LBAFL only, index 0, and the
+ * namespace took the empty descriptor 16 (a block size of one byte).
+ */
+static void test_format_index_upper_bits(void)
+{
+    g_autofree char *dir = qnvme_tmpdir_new();
+    QNvmeMachine *m = start_store(dir);
+    QNvmeCtrl *c = qnvme_ctrl_open(m, SLOT0);
+    NvmeHostBehaviorSupport hbs = { .lbafee = 1 };
+    NvmeCmd cmd = {
+        .opcode = NVME_ADM_CMD_SET_FEATURES,
+        .cdw10 = cpu_to_le32(NVME_HOST_BEHAVIOR_SUPPORT),
+    };
+    uint8_t buf[512];
+    NvmeIdNs id;
+    QNvmeResult r;
+    uint32_t nsid;
+
+    nsid = create(c, NVME_CSI_NVM, 1000, 0);
+    attach(c, nsid, 0);
+    g_assert_cmphex(qnvme_admin(c, &cmd, &hbs, sizeof(hbs),
+                                QNVME_TO_DEV).status, ==, NVME_SUCCESS);
+
+    r = qnvme_format(c, nsid, 16, 0, 0, 0);
+    g_assert_cmphex(QNVME_STATUS(r.status), ==, NVME_INVALID_FORMAT);
+    g_assert_true(QNVME_DNR(r.status));
+    g_assert_cmphex(qnvme_identify(c, NVME_ID_CNS_NS, nsid, 0, 0,
+                                   &id).status, ==, NVME_SUCCESS);
+    g_assert_cmphex(id.flbas, ==, 0);
+    g_assert_cmpuint(le64_to_cpu(id.nsze), ==, 1000);
+    g_assert_cmphex(qnvme_read(c, nsid, 999, 1, buf, 512).status, ==,
+                    NVME_SUCCESS);
+
+    qnvme_ctrl_close(c);
+    m = qnvme_machine_restart(m);
+    c = qnvme_ctrl_open(m, SLOT0);
+    g_assert_cmpuint(id_nsze(c, nsid), ==, 1000);
+    qnvme_ctrl_close(c);
+    qnvme_machine_stop(m);
+    qnvme_tmpdir_free(g_steal_pointer(&dir));
+}
+
+/*
  * F6: a Format NVM that a controller reset cancels leaves the namespace
  * usable: not "Format In Progress" for ever.  The namespace is larger than
  * one block-layer request (2 GiB), so its Format takes more than one step;
@@ -887,6 +933,8 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-store-loads/unaligned-image", test_unaligned_image);
     qtest_add_func("/nvme-store-loads/format-too-small",
                    test_format_too_small);
+    qtest_add_func("/nvme-store-loads/format-index-upper-bits",
+                   test_format_index_upper_bits);
 
     return g_test_run();
 }
