@@ -365,15 +365,42 @@ static void test_report_equal(void)
     zns_free(z);
 }
 
+static void expect_refused(Zns *z, const char *opts, const char *needle)
+{
+    g_autofree char *args = cmdline(z, z->zfile, opts);
+    g_autofree char *err = qnvme_machine_expect_fail("%s", args);
+
+    g_assert_nonnull(err);
+    if (!strstr(err, needle) || !strstr(err, z->zfile)) {
+        g_test_message("stderr: %s", err);
+    }
+    g_assert_nonnull(strstr(err, needle));
+    g_assert_nonnull(strstr(err, z->zfile));
+}
+
+static void corrupt(const char *path, off_t off, uint8_t val)
+{
+    int fd = open(path, O_RDWR);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pwrite(fd, &val, 1, off), ==, 1);
+    close(fd);
+}
+
 /* Read Only and Offline cannot be reached by commands: edit the file. */
 static void poke_state(Zns *z, uint32_t zone, uint8_t state)
 {
-    int fd = open(z->zfile, O_RDWR);
-    off_t off = 4096 + zone * 32;
+    corrupt(z->zfile, 4096 + zone * 32, state);
+}
 
-    g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(pwrite(fd, &state, 1, off), ==, 1);
-    close(fd);
+static void save(const char *path, char **data, gsize *len)
+{
+    g_assert_true(g_file_get_contents(path, data, len, NULL));
+}
+
+static void restore(const char *path, const char *data, gsize len)
+{
+    g_assert_true(g_file_set_contents(path, data, len, NULL));
 }
 
 /*
@@ -389,6 +416,8 @@ static void test_zrwa_flush_capacity(void)
         .opcode = NVME_CMD_ZONE_MGMT_SEND,
         .nsid = cpu_to_le32(1),
     };
+    g_autofree char *good = NULL;
+    gsize len;
     int fd;
 
     z->dir = qnvme_tmpdir_new();
@@ -432,6 +461,18 @@ static void test_zrwa_flush_capacity(void)
     g_assert_cmphex(QNVME_STATUS(qnvme_io(z->c, &cmd, NULL, 0,
                                           QNVME_TO_DEV).status), ==,
                     NVME_NOZRWA);
+
+    /* a file with more random write areas than the namespace has */
+    zns_stop(z);
+    save(z->zfile, &good, &len);
+    poke_state(z, 1, NVME_ZONE_STATE_CLOSED);
+    corrupt(z->zfile, 4096 + 1 * 32 + 1, NVME_ZA_ZRWA_VALID);
+    expect_refused(z, z->opts, "2 zones have a random write area, more "
+                   "than the 1 there are");
+    restore(z->zfile, good, len);
+    zns_start(z);
+    report(z, zones);
+    g_assert_cmphex(zones[1].state, ==, NVME_ZONE_STATE_EMPTY);
     zns_free(z);
 }
 
@@ -510,19 +551,6 @@ static void test_limits_after_load(void)
     zns_free(z);
 }
 
-static void expect_refused(Zns *z, const char *opts, const char *needle)
-{
-    g_autofree char *args = cmdline(z, z->zfile, opts);
-    g_autofree char *err = qnvme_machine_expect_fail("%s", args);
-
-    g_assert_nonnull(err);
-    if (!strstr(err, needle) || !strstr(err, z->zfile)) {
-        g_test_message("stderr: %s", err);
-    }
-    g_assert_nonnull(strstr(err, needle));
-    g_assert_nonnull(strstr(err, z->zfile));
-}
-
 /* A file with some state, QEMU stopped. */
 static Zns *zns_with_state(void)
 {
@@ -561,25 +589,6 @@ static void test_geometry_mismatch(void)
     g_assert_cmphex(zone_send(z, 0, ZSA_OPEN, NULL, 0).status, ==,
                     NVME_SUCCESS);
     zns_free(z);
-}
-
-static void corrupt(const char *path, off_t off, uint8_t val)
-{
-    int fd = open(path, O_RDWR);
-
-    g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(pwrite(fd, &val, 1, off), ==, 1);
-    close(fd);
-}
-
-static void save(const char *path, char **data, gsize *len)
-{
-    g_assert_true(g_file_get_contents(path, data, len, NULL));
-}
-
-static void restore(const char *path, const char *data, gsize len)
-{
-    g_assert_true(g_file_set_contents(path, data, len, NULL));
 }
 
 static void test_damaged(void)
