@@ -531,8 +531,10 @@ static void zns_load_zone(NvmeZnsState *s, NvmeNamespace *ns, uint64_t i)
     case NVME_ZONE_STATE_FULL:
         QTAILQ_INSERT_TAIL(&ns->full_zones, zone, entry);
         break;
+    case NVME_ZONE_STATE_READ_ONLY:
+        break;
     default:
-        /* Empty, Read Only and Offline zones have no attributes */
+        /* Empty and Offline zones have no attributes, as upstream's */
         zone->d.za = 0;
         break;
     }

@@ -500,6 +500,8 @@ static void test_read_only_offline(void)
     Zns *z = zns_new();
     Zone zones[NZONES];
 
+    /* a Read Only zone keeps its attributes, as upstream's zones do */
+    set_zde_ok(z, 9, 0x99);
     write_at(z, zslba(9), 32);
     zone_send_ok(z, 9, ZSA_FINISH);
     zns_stop(z);
@@ -509,6 +511,7 @@ static void test_read_only_offline(void)
 
     report(z, zones);
     g_assert_cmphex(zones[9].state, ==, NVME_ZONE_STATE_READ_ONLY);
+    g_assert_cmphex(zones[9].attrs & NVME_ZA_ZD_EXT_VALID, !=, 0);
     g_assert_cmphex(zones[10].state, ==, NVME_ZONE_STATE_OFFLINE);
     assert_data(z, zslba(9), 32);
 
